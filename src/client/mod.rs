@@ -1,0 +1,1 @@
+//! The BuildKit client: connection, session, solve, export and progress.

@@ -1,0 +1,2 @@
+//! The Dockerfile compiler: text → parsed instructions → one LLB graph per
+//! target platform.

@@ -1,0 +1,6 @@
+//! The `crossbuild` command line: parses flags, calls the library, renders
+//! errors.
+
+fn main() {
+    println!("crossbuild {}", env!("CARGO_PKG_VERSION"));
+}
