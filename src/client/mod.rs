@@ -1,1 +1,9 @@
 //! The BuildKit client: connection, session, solve, export and progress.
+
+pub mod address;
+pub mod connect;
+pub mod engine;
+pub mod workers;
+
+pub use address::{Address, Lookup};
+pub use connect::{connect, Daemon, DaemonKind};

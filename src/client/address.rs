@@ -1,0 +1,258 @@
+//! Daemon addresses as buildctl and buildx users write them, and the order in
+//! which crossbuild looks for a daemon when none is given.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Where a BuildKit API is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// A unix socket: a buildkitd socket or a Docker engine's socket (told
+    /// apart when connecting).
+    Unix(PathBuf),
+    /// A TCP address (`tcp://host:port`), spoken to with TLS when TLS options
+    /// are given, else as plain HTTP/2.
+    Tcp {
+        /// Host name or IP address.
+        host: String,
+        /// TCP port.
+        port: u16,
+    },
+}
+
+/// An address string that crossbuild cannot use.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AddressError {
+    /// The scheme is not one crossbuild speaks.
+    #[error("unsupported daemon address {0:?}: use unix:///path/to/socket or tcp://host:port")]
+    UnsupportedScheme(String),
+    /// `tcp://` without a usable port.
+    #[error("daemon address {0:?} needs a port, as in tcp://host:1234")]
+    MissingPort(String),
+    /// `unix://` without a path.
+    #[error("daemon address {0:?} has no socket path")]
+    MissingPath(String),
+}
+
+impl Address {
+    /// Parses `unix:///path`, `tcp://host:port` or a bare absolute socket path.
+    pub fn parse(text: &str) -> Result<Address, AddressError> {
+        let text = text.trim();
+        if let Some(path) = text.strip_prefix("unix://") {
+            if path.is_empty() {
+                return Err(AddressError::MissingPath(text.to_string()));
+            }
+            return Ok(Address::Unix(PathBuf::from(path)));
+        }
+        if let Some(rest) = text.strip_prefix("tcp://") {
+            let rest = rest.trim_end_matches('/');
+            let (host, port) = rest
+                .rsplit_once(':')
+                .ok_or_else(|| AddressError::MissingPort(text.to_string()))?;
+            let port: u16 = port
+                .parse()
+                .map_err(|_| AddressError::MissingPort(text.to_string()))?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            if host.is_empty() {
+                return Err(AddressError::UnsupportedScheme(text.to_string()));
+            }
+            return Ok(Address::Tcp {
+                host: host.to_string(),
+                port,
+            });
+        }
+        if text.starts_with('/') {
+            return Ok(Address::Unix(PathBuf::from(text)));
+        }
+        Err(AddressError::UnsupportedScheme(text.to_string()))
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Unix(path) => write!(f, "unix://{}", path.display()),
+            Address::Tcp { host, port } if host.contains(':') => {
+                write!(f, "tcp://[{host}]:{port}")
+            }
+            Address::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+        }
+    }
+}
+
+/// One place to look for a daemon, with the reason it is on the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// The address to try.
+    pub address: Address,
+    /// Where the address came from (`--addr`, `BUILDKIT_HOST`, ...), shown
+    /// to the user when nothing answers.
+    pub origin: &'static str,
+}
+
+/// The environment that decides where crossbuild looks for a daemon; taken
+/// as a value so the resolution order is testable without touching the
+/// process environment.
+#[derive(Debug, Clone, Default)]
+pub struct Lookup {
+    /// `--addr` from the command line.
+    pub flag: Option<String>,
+    /// `BUILDKIT_HOST`.
+    pub buildkit_host: Option<String>,
+    /// `XDG_RUNTIME_DIR` (the rootless daemon's socket lives below it).
+    pub xdg_runtime_dir: Option<PathBuf>,
+    /// `DOCKER_HOST`.
+    pub docker_host: Option<String>,
+}
+
+impl Lookup {
+    /// Reads the lookup environment of this process, with `flag` from `--addr`.
+    pub fn from_env(flag: Option<String>) -> Lookup {
+        let non_empty = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Lookup {
+            flag,
+            buildkit_host: non_empty("BUILDKIT_HOST"),
+            xdg_runtime_dir: non_empty("XDG_RUNTIME_DIR").map(PathBuf::from),
+            docker_host: non_empty("DOCKER_HOST"),
+        }
+    }
+
+    /// The addresses to try, in order. An explicit choice (`--addr`, then
+    /// `BUILDKIT_HOST`) is the only candidate: when the user named a daemon,
+    /// quietly building somewhere else would be wrong. Otherwise: the
+    /// rootless buildkitd socket, the rootful one, then the Docker engine
+    /// (`DOCKER_HOST` or its default socket).
+    pub fn candidates(&self) -> Result<Vec<Candidate>, AddressError> {
+        if let Some(flag) = &self.flag {
+            return Ok(vec![Candidate {
+                address: Address::parse(flag)?,
+                origin: "--addr",
+            }]);
+        }
+        if let Some(host) = &self.buildkit_host {
+            return Ok(vec![Candidate {
+                address: Address::parse(host)?,
+                origin: "BUILDKIT_HOST",
+            }]);
+        }
+        let mut list = Vec::new();
+        if let Some(dir) = &self.xdg_runtime_dir {
+            list.push(Candidate {
+                address: Address::Unix(dir.join("buildkit/buildkitd.sock")),
+                origin: "rootless buildkitd socket",
+            });
+        }
+        list.push(Candidate {
+            address: Address::Unix(Path::new("/run/buildkit/buildkitd.sock").to_path_buf()),
+            origin: "buildkitd socket",
+        });
+        match &self.docker_host {
+            Some(host) => list.push(Candidate {
+                address: Address::parse(host)?,
+                origin: "DOCKER_HOST",
+            }),
+            None => {
+                if let Some(dir) = &self.xdg_runtime_dir {
+                    list.push(Candidate {
+                        address: Address::Unix(dir.join("docker.sock")),
+                        origin: "rootless Docker socket",
+                    });
+                }
+                list.push(Candidate {
+                    address: Address::Unix(PathBuf::from("/var/run/docker.sock")),
+                    origin: "Docker socket",
+                });
+            }
+        }
+        Ok(list)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_unix_and_tcp() {
+        assert_eq!(
+            Address::parse("unix:///run/buildkit/buildkitd.sock").unwrap(),
+            Address::Unix("/run/buildkit/buildkitd.sock".into())
+        );
+        assert_eq!(
+            Address::parse("tcp://127.0.0.1:1234").unwrap(),
+            Address::Tcp {
+                host: "127.0.0.1".into(),
+                port: 1234
+            }
+        );
+        assert_eq!(
+            Address::parse("tcp://[::1]:1234").unwrap().to_string(),
+            "tcp://[::1]:1234"
+        );
+        assert_eq!(
+            Address::parse("/var/run/docker.sock").unwrap().to_string(),
+            "unix:///var/run/docker.sock"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_addresses_with_a_reason() {
+        let err = Address::parse("docker-container://x").unwrap_err();
+        assert!(err.to_string().contains("unsupported daemon address"));
+        assert_eq!(
+            Address::parse("tcp://host").unwrap_err(),
+            AddressError::MissingPort("tcp://host".into())
+        );
+        assert_eq!(
+            Address::parse("unix://").unwrap_err(),
+            AddressError::MissingPath("unix://".into())
+        );
+    }
+
+    #[test]
+    fn explicit_choices_are_the_only_candidate() {
+        let lookup = Lookup {
+            flag: Some("unix:///a.sock".into()),
+            buildkit_host: Some("unix:///b.sock".into()),
+            ..Default::default()
+        };
+        let c = lookup.candidates().unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].origin, "--addr");
+        let lookup = Lookup {
+            buildkit_host: Some("unix:///b.sock".into()),
+            ..Default::default()
+        };
+        assert_eq!(lookup.candidates().unwrap()[0].origin, "BUILDKIT_HOST");
+    }
+
+    #[test]
+    fn default_order_is_rootless_rootful_then_engine() {
+        let lookup = Lookup {
+            xdg_runtime_dir: Some("/run/user/1000".into()),
+            ..Default::default()
+        };
+        let order: Vec<String> = lookup
+            .candidates()
+            .unwrap()
+            .iter()
+            .map(|c| c.address.to_string())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "unix:///run/user/1000/buildkit/buildkitd.sock",
+                "unix:///run/buildkit/buildkitd.sock",
+                "unix:///run/user/1000/docker.sock",
+                "unix:///var/run/docker.sock",
+            ]
+        );
+        let lookup = Lookup {
+            docker_host: Some("unix:///srv/docker.sock".into()),
+            ..Default::default()
+        };
+        let last = lookup.candidates().unwrap().pop().unwrap();
+        assert_eq!(last.origin, "DOCKER_HOST");
+        assert_eq!(last.address.to_string(), "unix:///srv/docker.sock");
+    }
+}

@@ -1,0 +1,87 @@
+//! The Docker engine's doors into its embedded BuildKit.
+//!
+//! A Docker engine (28.x) serves BuildKit's gRPC API on its own socket behind
+//! two HTTP/1.1 upgrades: `POST /grpc` turns the connection into an HTTP/2
+//! connection on which the engine is the gRPC server (Control, LLBBridge), and
+//! `POST /session` turns it into one on which *crossbuild* is the server and
+//! the engine calls the session services (file sync, auth, secrets, health).
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Longest HTTP/1.1 response head crossbuild reads before giving up.
+const MAX_RESPONSE_HEAD: usize = 16 * 1024;
+
+/// Asks a Docker engine to switch `stream` to HTTP/2 on `path` (`/grpc` or
+/// `/session`) with the extra request `headers`. On success the stream is
+/// positioned right after the `101 Switching Protocols` head: the next bytes
+/// are HTTP/2 frames.
+pub async fn upgrade<S>(
+    stream: &mut S,
+    path: &str,
+    headers: &[(&str, String)],
+) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 0\r\n"
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    stream.flush().await?;
+    let head = read_response_head(stream).await?;
+    let status_line = head.lines().next().unwrap_or_default();
+    if status_line.split_whitespace().nth(1) != Some("101") {
+        return Err(std::io::Error::other(format!(
+            "the Docker engine refused the HTTP/2 upgrade on {path}: {status_line}"
+        )));
+    }
+    Ok(())
+}
+
+/// Reads an HTTP/1.1 response head byte by byte: the bytes after it belong to
+/// HTTP/2 and must stay in the stream.
+async fn read_response_head<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<String> {
+    let mut head = Vec::with_capacity(256);
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() >= MAX_RESPONSE_HEAD {
+            return Err(std::io::Error::other(
+                "the daemon's HTTP response head is too long",
+            ));
+        }
+        if stream.read(&mut byte).await? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the daemon closed the connection during the HTTP/2 upgrade",
+            ));
+        }
+        head.push(byte[0]);
+    }
+    Ok(String::from_utf8_lossy(&head).into_owned())
+}
+
+/// Asks whatever listens on `stream` whether it is a Docker engine
+/// (`GET /_ping` answered over HTTP/1.1). A buildkitd socket speaks only
+/// HTTP/2 and answers with anything but an HTTP/1 status line.
+pub async fn is_docker_engine<S>(stream: &mut S) -> std::io::Result<bool>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    stream
+        .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+        .await?;
+    stream.flush().await?;
+    let mut start = [0u8; 7];
+    let mut filled = 0;
+    while filled < start.len() {
+        match stream.read(&mut start[filled..]).await? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(&start[..filled] == b"HTTP/1.")
+}

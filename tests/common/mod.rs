@@ -1,0 +1,28 @@
+//! What the end-to-end tests share: finding the real daemon the project's
+//! script started, and skipping loudly (locally) or failing (in CI) when it
+//! is absent.
+
+#![allow(dead_code)]
+
+use crossbuild::client::{self, Daemon, Lookup};
+
+/// True when running under `.ci/run`, where the daemon must be there.
+pub fn in_ci() -> bool {
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
+}
+
+/// Connects to the daemon the way the CLI does with no flags. Returns `None`
+/// (after saying why) when there is none and we are not in CI; in CI a
+/// missing daemon fails the test, so nothing is skipped there.
+pub async fn daemon_or_skip(test: &str) -> Option<Daemon> {
+    match client::connect(&Lookup::from_env(None)).await {
+        Ok(daemon) => Some(daemon),
+        Err(err) if !in_ci() => {
+            eprintln!("SKIPPED {test}: no BuildKit daemon ({err}); run `scripts/buildkit-env up`");
+            None
+        }
+        Err(err) => panic!("{test}: CI=true but no BuildKit daemon: {err}"),
+    }
+}
