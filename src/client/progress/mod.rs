@@ -3,6 +3,7 @@
 
 mod format;
 pub mod plain;
+pub mod rawjson;
 pub mod state;
 
 #[cfg(test)]
