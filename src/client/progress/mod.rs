@@ -5,6 +5,7 @@ mod format;
 pub mod plain;
 pub mod rawjson;
 pub mod state;
+pub mod tty;
 
 #[cfg(test)]
 mod fixtures;
