@@ -346,11 +346,8 @@ impl ProgressState {
         v.completed = completed;
         v.cached = msg.cached;
         v.error = (!msg.error.is_empty()).then(|| msg.error.clone());
-        if newly_started {
-            if self.start.is_none() {
-                self.start = started;
-            }
-            self.ensure_index(&msg.digest);
+        if newly_started && self.start.is_none() {
+            self.start = started;
         }
         if newly_started || newly_completed {
             self.ensure_index(&msg.digest);
@@ -468,5 +465,71 @@ impl ChangeSet {
             }
         };
         &mut self.list[pos]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::*;
+
+    #[test]
+    fn vertices_are_numbered_in_start_order_not_arrival_order() {
+        let mut state = ProgressState::new();
+        state.apply(
+            &msg()
+                .vertex(vtx("sha256:a", "A"))
+                .vertex(vtx("sha256:b", "B")),
+        );
+        state.apply(&msg().vertex(vtx("sha256:b", "B").started_at(1.0)));
+        state.apply(&msg().vertex(vtx("sha256:a", "A").started_at(2.0)));
+        let order: Vec<(Option<usize>, &str)> = state
+            .numbered()
+            .map(|v| (v.index, v.name.as_str()))
+            .collect();
+        assert_eq!(order, [(Some(1), "B"), (Some(2), "A")]);
+        assert_eq!(state.total(), 2);
+        assert_eq!(state.start_time(), Some(Time::from_proto(&ts(1.0))));
+    }
+
+    #[test]
+    fn stale_unstarted_copy_does_not_reset_a_vertex() {
+        let mut state = ProgressState::new();
+        state.apply(&msg().vertex(vtx("sha256:a", "A").started_at(1.0)));
+        let changes = state.apply(&msg().vertex(vtx("sha256:a", "A")));
+        assert!(changes.is_empty());
+        assert!(state
+            .vertex("sha256:a")
+            .is_some_and(VertexState::is_running));
+    }
+
+    #[test]
+    fn utf8_split_across_chunks_is_joined_before_decoding() {
+        let mut state = ProgressState::new();
+        state.apply(&msg().vertex(vtx("sha256:a", "A").started_at(0.0)));
+        let snowman = "\u{2603}".as_bytes();
+        let mut first = log("sha256:a", 0.1, 1, "");
+        first.msg = snowman[..1].to_vec();
+        let mut second = log("sha256:a", 0.2, 1, "");
+        second.msg = [&snowman[1..], b"\n"].concat();
+        assert!(state.apply(&msg().log(first))[0].logs.is_empty());
+        let changes = state.apply(&msg().log(second));
+        assert_eq!(changes[0].logs[0].text, "\u{2603}");
+        assert_eq!(changes[0].logs[0].stream, LogStream::Stdout);
+    }
+
+    #[test]
+    fn endless_line_is_cut_and_tail_is_bounded() {
+        let mut state = ProgressState::new();
+        state.apply(&msg().vertex(vtx("sha256:a", "A").started_at(0.0)));
+        let chunk = "x".repeat(40 * 1024);
+        let changes = state.apply(&msg().log(log("sha256:a", 0.1, 1, &chunk)));
+        assert_eq!(changes[0].logs.len(), 1);
+        for i in 0..30 {
+            state.apply(&msg().log(log("sha256:a", 0.2, 2, &format!("{i}\n"))));
+        }
+        let v = state.vertex("sha256:a").expect("vertex");
+        assert_eq!(v.log_tail.len(), LOG_TAIL);
+        assert_eq!(v.log_tail.back().map(|l| l.text.as_str()), Some("29"));
     }
 }
