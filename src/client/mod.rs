@@ -3,6 +3,7 @@
 pub mod address;
 pub mod connect;
 pub mod engine;
+pub mod progress;
 pub mod workers;
 
 pub use address::{Address, Lookup};
