@@ -3,7 +3,9 @@
 pub mod address;
 pub mod connect;
 pub mod engine;
+pub mod gateway;
 pub mod progress;
+pub mod session;
 pub mod workers;
 
 pub use address::{Address, Lookup};

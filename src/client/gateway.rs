@@ -1,0 +1,265 @@
+//! The client-side gateway: a build whose "frontend" runs in crossbuild.
+//!
+//! `Control.Solve` goes out with no definition and no frontend name; that
+//! makes the daemon register an LLBBridge for the build under its ref, and
+//! wait. crossbuild then calls LLBBridge (solve graphs, read files from
+//! their results) with the build's ref in the `buildkit-controlapi-buildid`
+//! metadata, and ends with `LLBBridge.Return`, after which the daemon runs
+//! the exporters and `Control.Solve` answers.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard_buildkit_proto::moby::buildkit::v1::frontend::llb_bridge_client::LlbBridgeClient;
+use bollard_buildkit_proto::moby::buildkit::v1::frontend::{
+    self as gw, result, PingRequest, PongResponse, ReadFileRequest, ReturnRequest,
+};
+use bollard_buildkit_proto::moby::buildkit::v1::{
+    CacheOptions, Exporter, SolveRequest, SolveResponse,
+};
+use bollard_buildkit_proto::pb;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+use super::connect::{error_chain, Daemon};
+
+/// The metadata key that routes LLBBridge calls to their build.
+const BUILD_ID_KEY: &str = "buildkit-controlapi-buildid";
+
+/// How long to wait for `Control.Solve` to report its own error after the
+/// gateway failed (BuildKit's Go client waits the same).
+const SOLVE_ERROR_GRACE: Duration = Duration::from_secs(5);
+
+/// A gateway build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The daemon's `Control.Solve` failed (the build or the export).
+    #[error("{0}")]
+    Solve(String),
+    /// An LLBBridge call failed.
+    #[error("{call}: {message}")]
+    Bridge {
+        /// The call, e.g. `solve` or `read file /etc/passwd`.
+        call: String,
+        /// What the daemon said.
+        message: String,
+    },
+    /// The connection to the daemon broke.
+    #[error("the connection to BuildKit was lost: {0}")]
+    ConnectionLost(String),
+}
+
+/// What goes into `Control.Solve` besides the gateway itself.
+#[derive(Debug, Clone, Default)]
+pub struct SolveOptions {
+    /// The session that serves the client's files, credentials, exports.
+    pub session_id: String,
+    /// Frontend attributes the daemon reads itself (`no-cache`, `attest:*`,
+    /// cache imports, ...).
+    pub frontend_attrs: HashMap<String, String>,
+    /// Exporters run on the returned result.
+    pub exporters: Vec<Exporter>,
+    /// Cache import and export.
+    pub cache: Option<CacheOptions>,
+    /// Entitlements such as `network.host` or `security.insecure`.
+    pub entitlements: Vec<String>,
+}
+
+/// A running gateway build.
+pub struct GatewayBuild {
+    build_ref: String,
+    bridge: LlbBridgeClient<Channel>,
+    solve: JoinHandle<Result<SolveResponse, tonic::Status>>,
+}
+
+impl GatewayBuild {
+    /// Starts `Control.Solve` for a gateway build with a fresh ref.
+    pub fn start(daemon: &Daemon, options: SolveOptions) -> GatewayBuild {
+        let build_ref = super::session::new_id();
+        let request = SolveRequest {
+            r#ref: build_ref.clone(),
+            session: options.session_id,
+            frontend_attrs: options.frontend_attrs,
+            exporter_deprecated: options
+                .exporters
+                .first()
+                .map(|e| e.r#type.clone())
+                .unwrap_or_default(),
+            exporter_attrs_deprecated: options
+                .exporters
+                .first()
+                .map(|e| e.attrs.clone())
+                .unwrap_or_default(),
+            exporters: options.exporters,
+            cache: options.cache,
+            entitlements: options.entitlements,
+            ..Default::default()
+        };
+        let mut control = daemon.control();
+        let solve = tokio::spawn(async move {
+            control
+                .solve(request)
+                .await
+                .map(tonic::Response::into_inner)
+        });
+        GatewayBuild {
+            build_ref,
+            bridge: daemon.bridge(),
+            solve,
+        }
+    }
+
+    /// The build's ref: the key of its progress stream (`Control.Status`).
+    pub fn build_ref(&self) -> &str {
+        &self.build_ref
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Ok(value) = self.build_ref.parse() {
+            request.metadata_mut().insert(BUILD_ID_KEY, value);
+        }
+        request
+    }
+
+    /// Asks the daemon's gateway for its capabilities and workers.
+    pub async fn ping(&self) -> Result<PongResponse, GatewayError> {
+        let request = self.request(PingRequest {});
+        self.bridge
+            .clone()
+            .ping(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| bridge_error("ping", &s))
+    }
+
+    /// Solves a definition and returns the id of its result (`None` for an
+    /// empty result, such as `scratch`). With `evaluate`, the daemon builds
+    /// it now instead of when something reads it.
+    pub async fn solve(
+        &self,
+        definition: pb::Definition,
+        evaluate: bool,
+    ) -> Result<Option<String>, GatewayError> {
+        let request = self.request(gw::SolveRequest {
+            definition: Some(definition),
+            allow_result_return: true,
+            allow_result_array_ref: true,
+            evaluate,
+            ..Default::default()
+        });
+        let response = self
+            .bridge
+            .clone()
+            .solve(request)
+            .await
+            .map_err(|s| bridge_error("solve", &s))?
+            .into_inner();
+        let result = response.result.and_then(|r| r.result);
+        Ok(match result {
+            Some(result::Result::Ref(r)) if !r.id.is_empty() => Some(r.id),
+            Some(result::Result::RefDeprecated(id)) if !id.is_empty() => Some(id),
+            _ => None,
+        })
+    }
+
+    /// Reads a file from a solved result.
+    pub async fn read_file(&self, ref_id: &str, path: &str) -> Result<Vec<u8>, GatewayError> {
+        let request = self.request(ReadFileRequest {
+            r#ref: ref_id.to_string(),
+            file_path: path.to_string(),
+            ..Default::default()
+        });
+        self.bridge
+            .clone()
+            .read_file(request)
+            .await
+            .map(|r| r.into_inner().data)
+            .map_err(|s| bridge_error(&format!("read file {path}"), &s))
+    }
+
+    /// Hands the build's result (or its error) to the daemon, which then
+    /// exports it, and waits for `Control.Solve` to answer.
+    pub async fn finish(
+        self,
+        outcome: Result<gw::Result, String>,
+    ) -> Result<SolveResponse, GatewayError> {
+        let failed = outcome.is_err();
+        let message = match outcome {
+            Ok(result) => ReturnRequest {
+                result: Some(result),
+                error: None,
+            },
+            Err(message) => ReturnRequest {
+                result: None,
+                error: Some(bollard_buildkit_proto::google::rpc::Status {
+                    code: tonic::Code::Unknown as i32,
+                    message,
+                    details: Vec::new(),
+                }),
+            },
+        };
+        let request = self.request(message);
+        let returned = self.bridge.clone().r#return(request).await;
+        let mut solve = self.solve;
+        if let Err(status) = returned {
+            // The build's own error, if it has one by now, says more than
+            // the failed Return.
+            return Err(
+                match tokio::time::timeout(SOLVE_ERROR_GRACE, &mut solve).await {
+                    Ok(Ok(Err(solve_status))) => solve_error(&solve_status),
+                    _ => {
+                        solve.abort();
+                        bridge_error("return", &status)
+                    }
+                },
+            );
+        }
+        let wait = if failed {
+            tokio::time::timeout(SOLVE_ERROR_GRACE, &mut solve).await
+        } else {
+            Ok((&mut solve).await)
+        };
+        match wait {
+            Ok(Ok(Ok(response))) => Ok(response),
+            Ok(Ok(Err(status))) => Err(solve_error(&status)),
+            Ok(Err(join)) => Err(GatewayError::Solve(format!(
+                "the solve task failed: {join}"
+            ))),
+            Err(_) => {
+                solve.abort();
+                Err(GatewayError::Solve(
+                    "the daemon did not end the failed build in time".to_string(),
+                ))
+            }
+        }
+    }
+
+    /// Cancels the build on the daemon: dropping the in-flight
+    /// `Control.Solve` call cancels its context there.
+    pub fn cancel(self) {
+        self.solve.abort();
+    }
+}
+
+fn bridge_error(call: &str, status: &tonic::Status) -> GatewayError {
+    if is_connection_loss(status) {
+        return GatewayError::ConnectionLost(error_chain(status));
+    }
+    GatewayError::Bridge {
+        call: call.to_string(),
+        message: status.message().to_string(),
+    }
+}
+
+fn solve_error(status: &tonic::Status) -> GatewayError {
+    if is_connection_loss(status) {
+        return GatewayError::ConnectionLost(error_chain(status));
+    }
+    GatewayError::Solve(status.message().to_string())
+}
+
+fn is_connection_loss(status: &tonic::Status) -> bool {
+    matches!(status.code(), tonic::Code::Unavailable)
+        || (status.code() == tonic::Code::Unknown && status.message().contains("transport"))
+}
