@@ -1,1 +1,3 @@
 //! The BuildKit client: connection, session, solve, export and progress.
+
+pub mod filesync;
