@@ -49,7 +49,10 @@ enum Token {
     /// Trailing `**` after other wildcards → `.*`.
     AnyRest,
     /// `[...]` character class.
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
 }
 
 /// One cleaned pattern of a [`PatternMatcher`].
@@ -81,10 +84,7 @@ impl Pattern {
             MatchKind::Prefix => path.starts_with(&self.cleaned[..self.cleaned.len() - 2]),
             MatchKind::Suffix => {
                 let suffix = &self.cleaned[2..];
-                path.ends_with(suffix)
-                    || suffix
-                        .strip_prefix('/')
-                        .is_some_and(|rest| path == rest)
+                path.ends_with(suffix) || suffix.strip_prefix('/').is_some_and(|rest| path == rest)
             }
             MatchKind::Glob(tokens) => glob_match(tokens, path),
         }
@@ -431,7 +431,11 @@ fn glob_match(tokens: &[Token], path: &str) -> bool {
         let mut next = vec![false; n + 1];
         match token {
             Token::StarNoSlash | Token::AnyRest => {
-                let stop = if matches!(token, Token::StarNoSlash) { '/' } else { '\n' };
+                let stop = if matches!(token, Token::StarNoSlash) {
+                    '/'
+                } else {
+                    '\n'
+                };
                 for p in 0..=n {
                     next[p] = reach[p] || (p > 0 && next[p - 1] && chars[p - 1] != stop);
                 }

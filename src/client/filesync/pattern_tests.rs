@@ -126,7 +126,9 @@ fn via_parent_results(pm: &PatternMatcher, text: &str) -> bool {
     if parent != "." {
         let dirs: Vec<&str> = parent.split('/').collect();
         for i in 1..=dirs.len() {
-            info = pm.matches_using_parent_results(&dirs[..i].join("/"), &info).1;
+            info = pm
+                .matches_using_parent_results(&dirs[..i].join("/"), &info)
+                .1;
         }
     }
     pm.matches_using_parent_results(text, &info).0
@@ -138,9 +140,19 @@ fn single_pattern_cases() {
         let pm = matcher(&[pattern]);
         let desc = format!("pattern={pattern:?} text={text:?}");
         assert_eq!(pm.matches_exact(text), expect == Exact, "exact {desc}");
-        assert_eq!(pm.matches_or_parent_matches(text), expect != Fail, "parent {desc}");
-        assert_eq!(via_parent_results(&pm, text), expect != Fail, "results {desc}");
-        let no_ctx = pm.matches_using_parent_results(text, &MatchInfo::default()).0;
+        assert_eq!(
+            pm.matches_or_parent_matches(text),
+            expect != Fail,
+            "parent {desc}"
+        );
+        assert_eq!(
+            via_parent_results(&pm, text),
+            expect != Fail,
+            "results {desc}"
+        );
+        let no_ctx = pm
+            .matches_using_parent_results(text, &MatchInfo::default())
+            .0;
         assert_eq!(no_ctx, expect != Fail, "no-context {desc}");
     }
 }
