@@ -18,6 +18,9 @@ pub mod pattern;
 pub mod receive;
 pub mod send;
 mod validate;
+
+#[cfg(test)]
+mod roundtrip_tests;
 pub mod walk;
 
 use std::io;

@@ -105,9 +105,15 @@ where
                     Ok(PacketType::PacketData) => Work::Data(p.id, p.data),
                     Ok(PacketType::PacketFin) if writer.is_none() => return Ok(()),
                     Ok(PacketType::PacketFin) => {
-                        return Err(FileSyncError::Protocol(
-                            "sender finished before all files were received".into(),
-                        ))
+                        // Our FIN may be out while the writer's exit is not
+                        // yet observed; let it finish and ask it.
+                        drop(work_tx.take());
+                        return match wait_writer(&mut writer).await {
+                            Err(FileSyncError::Closed) => Err(FileSyncError::Protocol(
+                                "sender finished before all files were received".into(),
+                            )),
+                            other => other,
+                        };
                     }
                     Ok(PacketType::PacketErr) => {
                         return Err(FileSyncError::Remote {
