@@ -20,6 +20,8 @@ pub mod send;
 mod validate;
 
 #[cfg(test)]
+mod protocol_tests;
+#[cfg(test)]
 mod roundtrip_tests;
 pub mod walk;
 

@@ -93,7 +93,13 @@ where
                 let p = match message {
                     // After our FIN the peer may just hang up.
                     None if writer.is_none() => return Ok(()),
-                    None => return Err(FileSyncError::Closed),
+                    None => {
+                        // The writer may hold the real reason (e.g. a bad path).
+                        drop(work_tx.take());
+                        // Ok only if it already completed and sent our FIN.
+                        wait_writer(&mut writer).await?;
+                        return Ok(());
+                    }
                     Some(Err(e)) => return Err(FileSyncError::Transport(e.to_string())),
                     Some(Ok(p)) => p,
                 };
