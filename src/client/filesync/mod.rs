@@ -11,6 +11,23 @@
 //! `Streaming<Packet>` fits) and write the outbound half into an
 //! `mpsc::Sender<Packet>`, which the transport turns into a response stream.
 //! See PROTOCOL.md §4 for the wire rules these modules follow.
+//!
+//! Wiring into a tonic bidi service (the outbound item type is the
+//! response stream's, so a failure can end the stream with a status):
+//!
+//! ```ignore
+//! async fn diff_copy(&self, req: Request<Streaming<Packet>>)
+//!     -> Result<Response<ReceiverStream<Result<Packet, Status>>>, Status> {
+//!     let (dir, opts) = self.lookup(req.metadata())?; // dir-name, *-patterns, followpaths
+//!     let (tx, rx) = mpsc::channel(64);
+//!     tokio::spawn(async move {
+//!         if let Err(e) = filesync::send(&dir, &opts, req.into_inner(), tx.clone()).await {
+//!             let _ = tx.send(Err(Status::unknown(e.to_string()))).await;
+//!         }
+//!     });
+//!     Ok(Response::new(ReceiverStream::new(rx)))
+//! }
+//! ```
 
 mod follow;
 pub mod mode;
