@@ -3,6 +3,7 @@
 pub mod address;
 pub mod connect;
 pub mod engine;
+pub mod filesync;
 pub mod gateway;
 pub mod progress;
 pub mod session;

@@ -1,0 +1,267 @@
+//! The sender side of DiffCopy: context upload, where the daemon pulls a
+//! local directory from us (`FileSync.DiffCopy`, fsutil's `Send`).
+//!
+//! The exchange is full duplex: the daemon starts requesting files while we
+//! are still walking, so the walk runs on a blocking thread and writes STATs
+//! straight into the outbound channel, while this task only reads the
+//! inbound stream and hands requested files to a few reader tasks. The main
+//! loop never waits on the outbound channel, so a slow peer cannot make us
+//! stop reading its requests.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::{Stream, StreamExt};
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::walk::{walk, FilterOptions};
+use super::{error_packet, mode, packet, FileSyncError, Packet, PacketType, CHUNK_SIZE};
+
+/// Files read and streamed at the same time; Go's sender uses 4 as well.
+/// Each holds at most one chunk, so memory stays bounded for any file size.
+const CONCURRENT_FILES: usize = 4;
+
+/// Requestable files announced so far: STAT id → relative path. An entry is
+/// removed when requested, which is how a repeated request is rejected.
+type FileTable = Arc<Mutex<HashMap<u32, String>>>;
+
+/// Serves `root` to a DiffCopy receiver (the daemon) until it sends FIN.
+///
+/// `incoming` is the peer's packet stream (e.g. tonic's `Streaming<Packet>`);
+/// our packets go to `outgoing`, whose item type matches what a tonic
+/// server-streaming response wants (`Result<Packet, Status>`); only `Ok`
+/// values are ever sent, so a caller can push an `Err` after a failure to
+/// end the stream with a status.
+///
+/// On a local failure (unreadable file, bad request) an ERR packet is sent
+/// to the peer before the error is returned.
+pub async fn send<S, E, O>(
+    root: &Path,
+    opts: &FilterOptions,
+    incoming: S,
+    outgoing: mpsc::Sender<Result<Packet, O>>,
+) -> Result<(), FileSyncError>
+where
+    S: Stream<Item = Result<Packet, E>> + Unpin,
+    E: Display,
+    O: Send + 'static,
+{
+    let root =
+        Arc::new(std::fs::canonicalize(root).map_err(|e| FileSyncError::io("resolve", root, e))?);
+    let files: FileTable = Arc::new(Mutex::new(HashMap::new()));
+    let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
+    let walker = Some(spawn_walker(
+        Arc::clone(&root),
+        opts.clone(),
+        Arc::clone(&files),
+        Arc::clone(&cancel.0),
+        outgoing.clone(),
+    ));
+    let result = serve(root, incoming, &outgoing, files, walker).await;
+    if let Err(err) = &result {
+        if !matches!(
+            err,
+            FileSyncError::Remote { .. } | FileSyncError::Closed | FileSyncError::Transport(_)
+        ) {
+            // Best effort: the peer may already be gone.
+            let _ = outgoing.send(Ok(error_packet(err))).await;
+        }
+    }
+    result
+}
+
+/// Stops the walker thread when `send` returns early.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Walks on a blocking thread, numbering every STAT (ids count all entries,
+/// not only files) and ending with the empty STAT terminator.
+fn spawn_walker<O: Send + 'static>(
+    root: Arc<PathBuf>,
+    opts: FilterOptions,
+    files: FileTable,
+    cancel: Arc<AtomicBool>,
+    outgoing: mpsc::Sender<Result<Packet, O>>,
+) -> JoinHandle<Result<(), FileSyncError>> {
+    tokio::task::spawn_blocking(move || {
+        let mut next_id: u32 = 0;
+        walk(&root, &opts, |stat| {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(FileSyncError::Closed);
+            }
+            if mode::is_regular(stat.mode) {
+                // Registered before the STAT leaves, so a REQ can never
+                // arrive for an id we do not know yet.
+                lock(&files).insert(next_id, stat.path.clone());
+            }
+            next_id = next_id
+                .checked_add(1)
+                .ok_or_else(|| FileSyncError::Protocol("more than 2^32 entries".into()))?;
+            let stat_packet = Packet {
+                stat: Some(stat),
+                ..packet(PacketType::PacketStat)
+            };
+            outgoing
+                .blocking_send(Ok(stat_packet))
+                .map_err(|_| FileSyncError::Closed)
+        })?;
+        outgoing
+            .blocking_send(Ok(packet(PacketType::PacketStat)))
+            .map_err(|_| FileSyncError::Closed)
+    })
+}
+
+/// The file table survives a panicking holder; the map itself stays valid.
+fn lock(files: &FileTable) -> std::sync::MutexGuard<'_, HashMap<u32, String>> {
+    files
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The request loop: reads REQ/FIN/ERR, schedules file readers, and watches
+/// the walker and the readers for errors.
+async fn serve<S, E, O>(
+    root: Arc<PathBuf>,
+    mut incoming: S,
+    outgoing: &mpsc::Sender<Result<Packet, O>>,
+    files: FileTable,
+    mut walker: Option<JoinHandle<Result<(), FileSyncError>>>,
+) -> Result<(), FileSyncError>
+where
+    S: Stream<Item = Result<Packet, E>> + Unpin,
+    E: Display,
+    O: Send + 'static,
+{
+    let mut queue: VecDeque<(u32, String)> = VecDeque::new();
+    let mut readers: JoinSet<Result<(), FileSyncError>> = JoinSet::new();
+    loop {
+        while readers.len() < CONCURRENT_FILES {
+            let Some((id, rel)) = queue.pop_front() else {
+                break;
+            };
+            readers.spawn(send_file(Arc::clone(&root), rel, id, outgoing.clone()));
+        }
+        tokio::select! {
+            done = wait_for(&mut walker) => {
+                walker = None;
+                done?;
+            }
+            Some(done) = readers.join_next(), if !readers.is_empty() => {
+                done.map_err(|e| FileSyncError::Protocol(format!("file reader failed: {e}")))??;
+            }
+            message = incoming.next() => {
+                let p = match message {
+                    None => return Err(FileSyncError::Closed),
+                    Some(Err(e)) => return Err(FileSyncError::Transport(e.to_string())),
+                    Some(Ok(p)) => p,
+                };
+                match PacketType::try_from(p.r#type) {
+                    Ok(PacketType::PacketReq) => {
+                        let Some(rel) = lock(&files).remove(&p.id) else {
+                            return Err(FileSyncError::Protocol(format!(
+                                "invalid file id {} (not a file, unknown, or requested twice)",
+                                p.id
+                            )));
+                        };
+                        queue.push_back((p.id, rel));
+                    }
+                    Ok(PacketType::PacketFin) => {
+                        // The receiver has everything it wants.
+                        outgoing
+                            .send(Ok(packet(PacketType::PacketFin)))
+                            .await
+                            .map_err(|_| FileSyncError::Closed)?;
+                        return Ok(());
+                    }
+                    Ok(PacketType::PacketErr) => {
+                        return Err(FileSyncError::Remote {
+                            side: "receiver",
+                            message: String::from_utf8_lossy(&p.data).into_owned(),
+                        });
+                    }
+                    // fsutil ignores anything else from the receiver.
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Resolves when the walker finishes; never, once it has been collected.
+async fn wait_for(
+    walker: &mut Option<JoinHandle<Result<(), FileSyncError>>>,
+) -> Result<(), FileSyncError> {
+    match walker {
+        Some(handle) => handle
+            .await
+            .map_err(|e| FileSyncError::Protocol(format!("directory walk failed: {e}")))?,
+        None => std::future::pending().await,
+    }
+}
+
+/// Streams one file as DATA chunks followed by an empty DATA (end of file).
+async fn send_file<O>(
+    root: Arc<PathBuf>,
+    rel: String,
+    id: u32,
+    outgoing: mpsc::Sender<Result<Packet, O>>,
+) -> Result<(), FileSyncError> {
+    let path = root.join(&rel);
+    // O_NOFOLLOW: if the entry was swapped for a symlink since the walk, do
+    // not read through it.
+    let mut file = tokio::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .await
+        .map_err(|e| FileSyncError::io("open", &path, e))?;
+    let meta = file
+        .metadata()
+        .await
+        .map_err(|e| FileSyncError::io("stat", &path, e))?;
+    if !meta.is_file() {
+        return Err(FileSyncError::io(
+            "open",
+            &path,
+            std::io::Error::other("no longer a regular file"),
+        ));
+    }
+    loop {
+        let mut chunk = vec![0u8; CHUNK_SIZE];
+        let n = file
+            .read(&mut chunk)
+            .await
+            .map_err(|e| FileSyncError::io("read", &path, e))?;
+        if n == 0 {
+            break;
+        }
+        chunk.truncate(n);
+        let data = Packet {
+            id,
+            data: chunk,
+            ..packet(PacketType::PacketData)
+        };
+        outgoing
+            .send(Ok(data))
+            .await
+            .map_err(|_| FileSyncError::Closed)?;
+    }
+    let eof = Packet {
+        id,
+        ..packet(PacketType::PacketData)
+    };
+    outgoing
+        .send(Ok(eof))
+        .await
+        .map_err(|_| FileSyncError::Closed)
+}
