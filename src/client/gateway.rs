@@ -76,20 +76,12 @@ impl GatewayBuild {
     /// Starts `Control.Solve` for a gateway build with a fresh ref.
     pub fn start(daemon: &Daemon, options: SolveOptions) -> GatewayBuild {
         let build_ref = super::session::new_id();
+        // Only the exporter list: a daemon that reads it also honours the
+        // deprecated single-exporter fields, and filling both exports twice.
         let request = SolveRequest {
             r#ref: build_ref.clone(),
             session: options.session_id,
             frontend_attrs: options.frontend_attrs,
-            exporter_deprecated: options
-                .exporters
-                .first()
-                .map(|e| e.r#type.clone())
-                .unwrap_or_default(),
-            exporter_attrs_deprecated: options
-                .exporters
-                .first()
-                .map(|e| e.attrs.clone())
-                .unwrap_or_default(),
             exporters: options.exporters,
             cache: options.cache,
             entitlements: options.entitlements,

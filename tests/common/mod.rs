@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod tree;
+
 use crossbuild::client::{self, Daemon, Lookup};
 
 /// True when running under `.ci/run`, where the daemon must be there.
@@ -17,6 +19,7 @@ pub fn in_ci() -> bool {
 /// (after saying why) when there is none and we are not in CI; in CI a
 /// missing daemon fails the test, so nothing is skipped there.
 pub async fn daemon_or_skip(test: &str) -> Option<Daemon> {
+    init_logging();
     match client::connect(&Lookup::from_env(None)).await {
         Ok(daemon) => Some(daemon),
         Err(err) if !in_ci() => {
@@ -24,5 +27,15 @@ pub async fn daemon_or_skip(test: &str) -> Option<Daemon> {
             None
         }
         Err(err) => panic!("{test}: CI=true but no BuildKit daemon: {err}"),
+    }
+}
+
+/// Sends crossbuild's tracing to the test output when `RUST_LOG` is set.
+pub fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
     }
 }

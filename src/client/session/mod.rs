@@ -9,7 +9,10 @@
 //! serves go along as `X-Docker-Expose-Session-*` headers: the daemon calls
 //! only the methods listed.
 
+mod filesend;
 mod health;
+mod raw;
+mod upload;
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -29,7 +32,9 @@ use tonic::service::{Routes, RoutesBuilder};
 use super::connect::{error_chain, Daemon, DaemonIo, DaemonKind};
 use super::engine;
 
+pub use filesend::{FileSendService, SendTarget, FILE_SEND_METHODS};
 pub use health::SessionHealth;
+pub use upload::{FileSyncService, FILE_SYNC_METHODS};
 
 /// The gRPC methods of the health service, as the daemon expects them listed.
 const HEALTH_METHODS: &[&str] = &[

@@ -1,0 +1,145 @@
+//! Context upload and local export against the real daemon: a tree goes up
+//! through FileSync, comes back through the local exporter (FileSend), and
+//! must be the same tree — modes, contents, symlinks (never followed).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+
+use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
+use bollard_buildkit_proto::moby::buildkit::v1::Exporter;
+use bollard_buildkit_proto::pb;
+use common::tree::{assert_same_tree, snapshot, write_file};
+use crossbuild::client::gateway::{GatewayBuild, SolveOptions};
+use crossbuild::client::session::{
+    FileSendService, FileSyncService, SendTarget, Session, SessionServices, FILE_SEND_METHODS,
+    FILE_SYNC_METHODS,
+};
+use prost::Message;
+use sha2::Digest;
+
+/// A definition whose result is the local directory `name` of `session`.
+fn local_definition(name: &str, session: &str) -> pb::Definition {
+    let source = pb::Op {
+        op: Some(pb::op::Op::Source(pb::SourceOp {
+            identifier: format!("local://{name}"),
+            attrs: BTreeMap::from([
+                ("local.session".to_string(), session.to_string()),
+                ("local.sharedkeyhint".to_string(), name.to_string()),
+            ]),
+        })),
+        ..Default::default()
+    };
+    let source_bytes = source.encode_to_vec();
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(&source_bytes))
+    );
+    let terminal = pb::Op {
+        inputs: vec![pb::Input { digest, index: 0 }],
+        ..Default::default()
+    };
+    pb::Definition {
+        def: vec![source_bytes, terminal.encode_to_vec()],
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn context_round_trips_through_the_daemon() {
+    let Some(daemon) = common::daemon_or_skip("context_round_trips_through_the_daemon").await
+    else {
+        return;
+    };
+    let context = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let root = context.path();
+    write_file(outside.path(), "secret.txt", b"must not be uploaded", 0o644);
+    write_file(root, "a/b/c/deep.txt", b"deep", 0o644);
+    std::fs::create_dir_all(root.join("empty/nested-empty")).unwrap();
+    write_file(root, "bin/run.sh", b"#!/bin/sh\necho hi\n", 0o755);
+    write_file(root, "private.key", b"0600 file", 0o600);
+    std::os::unix::fs::symlink("a/b/c/deep.txt", root.join("inside-link")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), root.join("outside-link"))
+        .unwrap();
+    std::os::unix::fs::symlink("../../etc/passwd", root.join("a/escaping-link")).unwrap();
+    write_file(root, "hard/original.txt", b"linked twice", 0o644);
+    std::fs::hard_link(root.join("hard/original.txt"), root.join("hard/link.txt")).unwrap();
+    // A 200 MB file with content that is not all zeros, and 10,000 small files.
+    let big: Vec<u8> = (0..200u32 * 1024 * 1024 / 4)
+        .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
+        .collect();
+    write_file(root, "big.bin", &big, 0o644);
+    drop(big);
+    for i in 0..10_000 {
+        write_file(
+            root,
+            &format!("many/{:02}/file-{i}.txt", i % 100),
+            format!("file {i}\n").as_bytes(),
+            0o644,
+        );
+    }
+
+    let export = tempfile::tempdir().unwrap();
+    let mut services = SessionServices::new();
+    services.add(
+        bollard_buildkit_proto::moby::filesync::v1::file_sync_server::FileSyncServer::new(
+            FileSyncService::new(BTreeMap::from([(
+                "context".to_string(),
+                root.to_path_buf(),
+            )])),
+        ),
+        FILE_SYNC_METHODS,
+    );
+    services.add(
+        FileSendService::new(vec![Some(SendTarget::Directory(
+            export.path().to_path_buf(),
+        ))]),
+        FILE_SEND_METHODS,
+    );
+    let session = Session::start(&daemon, "e2e-context-upload", services)
+        .await
+        .expect("session");
+    let build = GatewayBuild::start(
+        &daemon,
+        SolveOptions {
+            session_id: session.id().to_string(),
+            exporters: vec![Exporter {
+                r#type: "local".to_string(),
+                attrs: Default::default(),
+            }],
+            ..Default::default()
+        },
+    );
+    let definition = local_definition("context", session.id());
+    let result_ref = build
+        .solve(definition, true)
+        .await
+        .expect("solve")
+        .expect("a ref");
+    let result = gw::Result {
+        result: Some(gw::result::Result::Ref(gw::Ref {
+            id: result_ref,
+            def: None,
+        })),
+        ..Default::default()
+    };
+    build.finish(Ok(result)).await.expect("export");
+    session.close().await;
+
+    let expected = snapshot(root);
+    let actual = snapshot(export.path());
+    assert_same_tree(&expected, &actual);
+    // The symlink to a file outside the context came back as a symlink.
+    assert!(
+        std::fs::symlink_metadata(export.path().join("outside-link"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    // The hard link survived as a hard link.
+    let original = std::fs::metadata(export.path().join("hard/original.txt")).unwrap();
+    let link = std::fs::metadata(export.path().join("hard/link.txt")).unwrap();
+    assert_eq!(original.ino(), link.ino(), "hard link was not kept");
+}
