@@ -348,7 +348,7 @@ pub enum FileAction {
     Mkfile(Mkfile),
     /// See [`Rm`].
     Rm(Rm),
-    /// See [`Copy`].
+    /// See [`Copy`](struct@Copy).
     Copy(Box<Copy>),
     /// See [`Symlink`].
     Symlink(Symlink),

@@ -13,8 +13,10 @@ mod constraints;
 mod dump;
 mod exec;
 mod file;
+mod git;
 mod image_ref;
 mod marshal;
+mod mount;
 mod source;
 mod state;
 
@@ -23,11 +25,13 @@ mod tests;
 
 pub use constraints::{Constrained, Constraints, ProgressGroup};
 pub use dump::{dump_json, Graph};
-pub use exec::{CacheSharing, Exec, ExecState, Mount, NetMode, SecurityMode};
+pub use exec::{Exec, ExecState, NetMode, SecurityMode};
 pub use file::{Chown, Copy, FileAction, FileOp, Mkdir, Mkfile, Rm, Symlink, UserSpec};
+pub use git::Git;
 pub use image_ref::normalize_image_ref;
 pub use marshal::{digest_of, marshal, marshal_with, MarshalOptions};
-pub use source::{Differ, Git, Http, Image, Local, OciLayout, ResolveMode};
+pub use mount::{CacheSharing, Mount};
+pub use source::{Differ, Http, Image, Local, OciLayout, ResolveMode};
 pub use state::{diff, merge, State};
 
 use thiserror::Error;
