@@ -87,6 +87,8 @@ pub trait Constrained: Sized {
     }
 
     /// Pins the op to a platform (for images: which manifest to pull).
+    /// File, merge and diff ops are platform independent and ignore it, so
+    /// their digests stay shared across target platforms.
     fn platform(mut self, p: &Platform) -> Self {
         self.constraints_mut().platform = Some(p.clone());
         self
