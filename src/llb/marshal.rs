@@ -1,0 +1,280 @@
+//! Marshalling a [`State`] into a `pb::Definition`: each op encoded once
+//! (deduplicated by digest), inputs before the ops that use them, and a
+//! terminal op last, exactly the shape Go's `llb.State.Marshal` produces so
+//! that BuildKit can solve the result directly.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use bollard_buildkit_proto::pb;
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+use crate::platform::Platform;
+
+use super::state::{Node, OpSpec, Output, State};
+use super::Result;
+
+/// Options for [`marshal_with`].
+#[derive(Debug, Clone)]
+pub struct MarshalOptions {
+    /// Platform for platform-specific ops (images, execs) whose state and
+    /// constraints name none; Go's llb uses the client's default platform.
+    pub default_platform: Platform,
+}
+
+impl Default for MarshalOptions {
+    fn default() -> Self {
+        MarshalOptions {
+            default_platform: Platform::host(),
+        }
+    }
+}
+
+/// The LLB digest of encoded bytes: `sha256:<hex>`.
+pub fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Marshals the graph behind `state` with the host as default platform.
+/// Scratch marshals to an empty definition (nothing to solve).
+pub fn marshal(state: &State) -> Result<pb::Definition> {
+    marshal_with(state, &MarshalOptions::default())
+}
+
+/// Marshals the graph behind `state`.
+pub fn marshal_with(state: &State, opts: &MarshalOptions) -> Result<pb::Definition> {
+    let Some(root) = state.output() else {
+        return Ok(pb::Definition::default());
+    };
+    let mut m = Marshaller {
+        opts,
+        memo: HashMap::new(),
+        seen: HashSet::new(),
+        def: Vec::new(),
+        metadata: BTreeMap::new(),
+    };
+    let root_input = m.input(root)?;
+
+    // The terminal op only points at the result. It carries no platform or
+    // constraints, and its metadata announces which optional features the
+    // graph uses, as Go's llb does.
+    let terminal = pb::Op {
+        inputs: vec![root_input],
+        ..Default::default()
+    };
+    let bytes = terminal.encode_to_vec();
+    let digest = digest_of(&bytes);
+    let mut caps = BTreeMap::from([
+        ("constraints".to_string(), true),
+        ("platform".to_string(), true),
+    ]);
+    for md in m.metadata.values() {
+        if md.ignore_cache {
+            caps.insert("meta.ignorecache".to_string(), true);
+        }
+        if !md.description.is_empty() {
+            caps.insert("meta.description".to_string(), true);
+        }
+        if md.export_cache.is_some() {
+            caps.insert("meta.exportcache".to_string(), true);
+        }
+    }
+    if m.seen.insert(digest.clone()) {
+        m.def.push(bytes);
+    }
+    m.metadata.insert(
+        digest,
+        pb::OpMetadata {
+            caps,
+            ..Default::default()
+        },
+    );
+    Ok(pb::Definition {
+        def: m.def,
+        metadata: m.metadata,
+        source: None,
+    })
+}
+
+struct Marshaller<'a> {
+    opts: &'a MarshalOptions,
+    /// Digest per node already marshalled; keyed by address, which is
+    /// stable because `Arc`s keep every node alive for the whole call.
+    memo: HashMap<*const Node, String>,
+    seen: HashSet<String>,
+    def: Vec<Vec<u8>>,
+    metadata: BTreeMap<String, pb::OpMetadata>,
+}
+
+impl Marshaller<'_> {
+    fn input(&mut self, out: &Output) -> Result<pb::Input> {
+        let digest = self.visit(&out.node)?;
+        Ok(pb::Input {
+            digest,
+            index: out.index,
+        })
+    }
+
+    /// Adds `out` to `inputs` unless an equal input is there; returns its index.
+    fn add_input(&mut self, inputs: &mut Vec<pb::Input>, out: &Output) -> Result<i64> {
+        let input = self.input(out)?;
+        let pos = match inputs.iter().position(|i| *i == input) {
+            Some(pos) => pos,
+            None => {
+                inputs.push(input);
+                inputs.len() - 1
+            }
+        };
+        Ok(pos as i64)
+    }
+
+    fn visit(&mut self, node: &Arc<Node>) -> Result<String> {
+        let key = Arc::as_ptr(node);
+        if let Some(d) = self.memo.get(&key) {
+            return Ok(d.clone());
+        }
+        let c = &node.constraints;
+        let default_platform = &self.opts.default_platform;
+        let op_platform = |fallback: Option<&Platform>| {
+            c.platform
+                .as_ref()
+                .or(fallback)
+                .unwrap_or(default_platform)
+                .to_pb()
+        };
+        let mut inputs = Vec::new();
+        let (payload, platform, caps): (pb::op::Op, Option<pb::Platform>, Vec<&str>) = match &node
+            .spec
+        {
+            OpSpec::Source(s) => {
+                let platform = s.platform_specific.then(|| op_platform(None));
+                let op = pb::SourceOp {
+                    identifier: s.identifier.clone(),
+                    attrs: s.attrs.clone(),
+                };
+                (pb::op::Op::Source(op), platform, s.caps.clone())
+            }
+            OpSpec::Exec(e) => {
+                let platform = op_platform(e.platform.as_ref());
+                let mut op = e.exec.clone();
+                for m in &e.mounts {
+                    let mut mount = m.mount.clone();
+                    if let Some(src) = &m.source {
+                        mount.input = self.add_input(&mut inputs, src)?;
+                    }
+                    op.mounts.push(mount);
+                }
+                (pb::op::Op::Exec(op), Some(platform), e.caps.clone())
+            }
+            OpSpec::File(f) => {
+                let mut base = -1;
+                if let Some(b) = &f.base {
+                    base = self.add_input(&mut inputs, b)?;
+                }
+                let mut secondaries = Vec::with_capacity(f.actions.len());
+                for (_, secondary) in &f.actions {
+                    secondaries.push(match secondary {
+                        Some(s) => self.add_input(&mut inputs, s)?,
+                        None => -1,
+                    });
+                }
+                let n_inputs = inputs.len() as i64;
+                let last = f.actions.len().saturating_sub(1);
+                let actions = f
+                    .actions
+                    .iter()
+                    .zip(secondaries)
+                    .enumerate()
+                    .map(|(i, ((action, _), secondary))| pb::FileAction {
+                        // Indexes past the inputs name earlier actions' results.
+                        input: if i == 0 {
+                            base
+                        } else {
+                            n_inputs + i as i64 - 1
+                        },
+                        secondary_input: secondary,
+                        output: if i == last { 0 } else { -1 },
+                        action: Some(action.clone()),
+                    })
+                    .collect();
+                (
+                    pb::op::Op::File(pb::FileOp { actions }),
+                    None,
+                    f.caps.clone(),
+                )
+            }
+            OpSpec::Merge(states) => {
+                let mut merge = pb::MergeOp::default();
+                for s in states {
+                    inputs.push(self.input(s)?);
+                    merge.inputs.push(pb::MergeInput {
+                        input: inputs.len() as i64 - 1,
+                    });
+                }
+                (pb::op::Op::Merge(merge), None, vec!["mergeop"])
+            }
+            OpSpec::Diff { lower, upper } => {
+                let mut index = |s: &Option<Output>, inputs: &mut Vec<pb::Input>| -> Result<i64> {
+                    match s {
+                        Some(s) => {
+                            inputs.push(self.input(s)?);
+                            Ok(inputs.len() as i64 - 1)
+                        }
+                        None => Ok(-1),
+                    }
+                };
+                let lower = pb::LowerDiffInput {
+                    input: index(lower, &mut inputs)?,
+                };
+                let upper = pb::UpperDiffInput {
+                    input: index(upper, &mut inputs)?,
+                };
+                let diff = pb::DiffOp {
+                    lower: Some(lower),
+                    upper: Some(upper),
+                };
+                (pb::op::Op::Diff(diff), None, vec!["diffop"])
+            }
+            OpSpec::Build { source, filename } => {
+                inputs.push(self.input(source)?);
+                let mut attrs = BTreeMap::new();
+                if let Some(f) = filename {
+                    attrs.insert("llbbuild.filename".to_string(), f.clone());
+                }
+                let build = pb::BuildOp {
+                    // -1 selects BuildKit's built-in LLB builder.
+                    builder: -1,
+                    inputs: BTreeMap::from([(
+                        "buildkit.llb.definition".to_string(),
+                        pb::BuildInput { input: 0 },
+                    )]),
+                    def: None,
+                    attrs,
+                };
+                (
+                    pb::op::Op::Build(build),
+                    Some(op_platform(None)),
+                    vec!["source.buildop.llbfilename"],
+                )
+            }
+        };
+        let op = pb::Op {
+            inputs,
+            platform,
+            constraints: Some(pb::WorkerConstraints {
+                filter: c.worker_constraints.clone(),
+            }),
+            op: Some(payload),
+        };
+        let bytes = op.encode_to_vec();
+        let digest = digest_of(&bytes);
+        if self.seen.insert(digest.clone()) {
+            self.def.push(bytes);
+        }
+        let metadata = c.metadata(&caps);
+        self.metadata.insert(digest.clone(), metadata);
+        self.memo.insert(key, digest.clone());
+        Ok(digest)
+    }
+}
