@@ -1,2 +1,4 @@
 //! The Dockerfile compiler: text → parsed instructions → one LLB graph per
 //! target platform.
+
+pub mod shell;
