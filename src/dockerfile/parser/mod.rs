@@ -164,7 +164,7 @@ pub struct Warning {
 
 /// A parsed Dockerfile: directives and instruction nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParsedDockerfile {
+pub struct Dockerfile {
     /// The parser directives.
     pub directives: Directives,
     /// The escape character in effect.
@@ -314,7 +314,7 @@ fn trim_newline(line: &str) -> &str {
 }
 
 /// Parses a Dockerfile into nodes.
-pub fn parse(input: &[u8]) -> Result<ParsedDockerfile, ParseError> {
+pub fn parse(input: &[u8]) -> Result<Dockerfile, ParseError> {
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     let text = match std::str::from_utf8(input) {
         Ok(t) => t,
@@ -409,7 +409,7 @@ impl<'a> Parser<'a> {
         l
     }
 
-    fn run(mut self) -> Result<ParsedDockerfile, ParseError> {
+    fn run(mut self) -> Result<Dockerfile, ParseError> {
         let mut nodes = Vec::new();
         let mut warnings = Vec::new();
         let mut comments: Vec<String> = Vec::new();
@@ -475,7 +475,7 @@ impl<'a> Parser<'a> {
                 kind: ParseErrorKind::NoInstructions,
             });
         }
-        Ok(ParsedDockerfile {
+        Ok(Dockerfile {
             directives: self.directives.directives,
             escape: self.escape,
             nodes,

@@ -1,6 +1,6 @@
 use super::*;
 
-fn p(s: &str) -> ParsedDockerfile {
+fn p(s: &str) -> Dockerfile {
     parse(s.as_bytes()).unwrap_or_else(|e| panic!("{s:?}: {e}"))
 }
 
@@ -253,7 +253,7 @@ fn heredoc_variants() {
     assert!(d.nodes[1].heredocs.is_empty());
     assert_eq!(d.nodes.len(), 3);
     // Partially quoted delimiter disables expansion too.
-    assert!(!parse_heredoc("<<E\"O\"F").map_or(true, |h| h.expand));
+    assert_eq!(parse_heredoc("<<E\"O\"F").map(|h| h.expand), Some(false));
     assert_eq!(
         parse_heredoc("<<E\"O\"F").map(|h| h.name),
         Some("EOF".into())
