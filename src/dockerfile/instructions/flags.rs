@@ -19,8 +19,13 @@ pub(crate) enum FlagKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FlagError {
     /// A flag the instruction does not have.
-    #[error("unknown flag: {0}")]
-    Unknown(String),
+    #[error("unknown flag: {name}{}", super::suggest::hint(suggestion))]
+    Unknown {
+        /// The flag name, without `--`.
+        name: String,
+        /// A likely intended flag, with `--`.
+        suggestion: Option<String>,
+    },
     /// A non-repeatable flag given twice.
     #[error("duplicate flag specified: {0}")]
     Duplicate(String),
@@ -56,7 +61,10 @@ impl Flags {
         for arg in raw {
             let Some(body) = arg.strip_prefix("--") else {
                 // The parser only produces words starting with `--`.
-                return Err(FlagError::Unknown(arg.clone()));
+                return Err(FlagError::Unknown {
+                    name: arg.clone(),
+                    suggestion: None,
+                });
             };
             if body.is_empty() {
                 break;
@@ -66,7 +74,11 @@ impl Flags {
                 None => (body, None),
             };
             let Some(&(name, kind)) = known.iter().find(|(n, _)| *n == name) else {
-                return Err(FlagError::Unknown(name.to_string()));
+                let names: Vec<&str> = known.iter().map(|(n, _)| *n).collect();
+                return Err(FlagError::Unknown {
+                    name: name.to_string(),
+                    suggestion: super::suggest::closest(name, &names).map(|s| format!("--{s}")),
+                });
             };
             let seen = flags.strings.contains_key(name) || flags.bools.contains_key(name);
             if seen {

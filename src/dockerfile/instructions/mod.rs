@@ -11,6 +11,7 @@ mod flags;
 mod mount;
 mod parse;
 mod stages;
+mod suggest;
 #[cfg(test)]
 mod tests;
 
@@ -279,8 +280,13 @@ impl OnbuildInstruction {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InstructionErrorKind {
     /// A keyword that is not an instruction.
-    #[error("unknown instruction: {0}")]
-    UnknownInstruction(String),
+    #[error("unknown instruction: {keyword}{}", suggest::hint(suggestion))]
+    UnknownInstruction {
+        /// The keyword as written.
+        keyword: String,
+        /// A likely intended instruction.
+        suggestion: Option<String>,
+    },
     /// A bad flag.
     #[error(transparent)]
     Flag(#[from] FlagError),

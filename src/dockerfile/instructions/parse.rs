@@ -46,6 +46,28 @@ const HEALTHCHECK_FLAGS: &[(&str, FlagKind)] = &[
     ("retries", STRING),
 ];
 
+/// Every instruction keyword, for "did you mean" hints.
+const INSTRUCTIONS: &[&str] = &[
+    "ADD",
+    "ARG",
+    "CMD",
+    "COPY",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "FROM",
+    "HEALTHCHECK",
+    "LABEL",
+    "MAINTAINER",
+    "ONBUILD",
+    "RUN",
+    "SHELL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+];
+
 /// Parses one node into a `FROM` or a command.
 pub fn parse_instruction(node: &Node) -> Result<ParsedInstruction, InstructionError> {
     parse_node(node).map_err(|kind| InstructionError {
@@ -122,9 +144,11 @@ fn parse_node(node: &Node) -> Res<ParsedInstruction> {
             Instruction::Shell(args.to_vec())
         }
         _ => {
-            return Err(InstructionErrorKind::UnknownInstruction(
-                node.keyword.clone(),
-            ))
+            return Err(InstructionErrorKind::UnknownInstruction {
+                keyword: node.keyword.clone(),
+                suggestion: super::suggest::closest(&node.keyword, INSTRUCTIONS)
+                    .map(str::to_string),
+            })
         }
     };
     Ok(ParsedInstruction::Command(Command {

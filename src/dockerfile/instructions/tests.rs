@@ -105,6 +105,14 @@ fn unknown_instruction_and_flag_name_the_line() {
     assert_eq!(e.span, Span { start: 2, end: 2 });
     assert_eq!(msg("ENV --x=1 a=b\n"), "unknown flag: x");
     assert_eq!(msg("STOPSIGNAL --x SIGTERM\n"), "unknown flag: x");
+    assert_eq!(
+        msg("RUNN x\n"),
+        "unknown instruction: RUNN (did you mean RUN?)"
+    );
+    assert_eq!(
+        msg("copy --chmown=1 a b\n"),
+        "unknown flag: chmown (did you mean --chown?)"
+    );
 }
 
 #[test]
@@ -503,4 +511,83 @@ fn ten_thousand_stages_quickly() {
     assert_eq!(stages.stages.len(), 10_000);
     assert_eq!(stages.stages[9_999].commands.len(), 2);
     assert!(start.elapsed().as_secs() < 10);
+}
+
+#[test]
+fn random_dockerfiles_never_panic() {
+    use crate::dockerfile::shell::NoEnv;
+    const PIECES: &[&str] = &[
+        "FROM ",
+        "RUN ",
+        "COPY ",
+        "ADD ",
+        "ENV ",
+        "ARG ",
+        "ONBUILD ",
+        "HEALTHCHECK ",
+        "SHELL ",
+        "LABEL ",
+        "EXPOSE ",
+        "VOLUME ",
+        "CMD ",
+        "--mount=",
+        "type=cache,",
+        "--from=",
+        "--link",
+        "--interval=",
+        "<<EOF",
+        "<<-'E'",
+        "EOF",
+        "\n",
+        "\\\n",
+        "\"",
+        "'",
+        "[",
+        "]",
+        "\"a\",",
+        "${",
+        "}",
+        ":-",
+        "$X",
+        "=",
+        " AS ",
+        "#",
+        " ",
+        "\t",
+        "é",
+        "`",
+        "# escape=`\n",
+        "NONE",
+        "CMD",
+    ];
+    let mut seed = 0x9e37_79b9_u32;
+    for _ in 0..2_000 {
+        let mut text = String::new();
+        for _ in 0..40 {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            text.push_str(PIECES[seed as usize % PIECES.len()]);
+        }
+        let Ok(df) = parse(text.as_bytes()) else {
+            continue;
+        };
+        let Ok(stages) = df.stages() else { continue };
+        let lex = df.lexer();
+        for stage in &stages.stages {
+            let _ = lex.process_word(&stage.base, &NoEnv);
+            for cmd in &stage.commands {
+                let _ = lex.process_words(&cmd.source, &NoEnv);
+                if let Instruction::Run(run) = &cmd.instruction {
+                    for m in &run.mounts {
+                        let _ = parse_mount(m, &mut |v| {
+                            lex.process_word(v, &NoEnv)
+                                .map(|e| e.value)
+                                .map_err(|e| e.to_string())
+                        });
+                    }
+                }
+            }
+        }
+    }
 }
