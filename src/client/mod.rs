@@ -2,7 +2,9 @@
 
 pub mod address;
 pub mod connect;
+mod csv_fields;
 pub mod engine;
+pub mod output;
 pub mod progress;
 pub mod workers;
 
