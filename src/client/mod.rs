@@ -1,6 +1,7 @@
 //! The BuildKit client: connection, session, solve, export and progress.
 
 pub mod address;
+pub mod build_options;
 pub mod connect;
 mod csv_fields;
 pub mod engine;
