@@ -2,6 +2,7 @@
 
 pub mod address;
 pub mod build_options;
+pub mod cache_options;
 pub mod connect;
 mod csv_fields;
 pub mod engine;
