@@ -8,5 +8,6 @@
 
 pub mod client;
 pub mod dockerfile;
+pub mod image;
 pub mod llb;
 pub mod platform;

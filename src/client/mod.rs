@@ -1,10 +1,14 @@
 //! The BuildKit client: connection, session, solve, export and progress.
 
 pub mod address;
+pub mod build_options;
+pub mod cache_options;
 pub mod connect;
+mod csv_fields;
 pub mod engine;
 pub mod filesync;
 pub mod gateway;
+pub mod output;
 pub mod progress;
 pub mod session;
 pub mod workers;
