@@ -19,6 +19,7 @@
 //! # Ok::<(), crossbuild::dockerfile::Error>(())
 //! ```
 
+pub mod convert;
 pub mod dockerignore;
 pub mod instructions;
 pub mod parser;

@@ -303,7 +303,9 @@ impl State {
                     if !s.is_scratch() {
                         caps.push("exec.mount.bind");
                     }
-                    if !m.readonly {
+                    if m.no_output && !m.readonly {
+                        caps.push("exec.mount.bind.readwrite-nooutput");
+                    } else if !m.readonly {
                         pm.output = next_output;
                         next_output += 1;
                     }

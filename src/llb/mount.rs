@@ -47,6 +47,7 @@ pub struct Mount {
     pub(crate) kind: MountKind,
     pub(crate) readonly: bool,
     pub(crate) selector: Option<String>,
+    pub(crate) no_output: bool,
 }
 
 impl Mount {
@@ -56,6 +57,7 @@ impl Mount {
             kind,
             readonly: false,
             selector: None,
+            no_output: false,
         }
     }
 
@@ -117,6 +119,14 @@ impl Mount {
     /// Makes the mount read-only (no output).
     pub fn readonly(mut self, readonly: bool) -> Self {
         self.readonly = readonly;
+        self
+    }
+
+    /// Keeps a writable bind mount's changes out of the results (Go's
+    /// `llb.ForceNoOutput`): the command may write, nothing is kept. The
+    /// Dockerfile frontend does this for `RUN --mount=type=bind,rw`.
+    pub fn no_output(mut self, yes: bool) -> Self {
+        self.no_output = yes;
         self
     }
 

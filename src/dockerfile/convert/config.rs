@@ -1,0 +1,265 @@
+//! Image config bookkeeping: the empty image, environment updates, history
+//! entries, and the Go formatting (`%q`, `%v`, `time.Duration`) BuildKit
+//! uses in `created_by`, reproduced so histories read the same.
+
+use std::collections::BTreeSet;
+
+use crate::image::{History, ImageConfig};
+use crate::platform::Platform;
+
+/// The `comment` of every history entry BuildKit's frontend writes.
+pub(super) const HISTORY_COMMENT: &str = "buildkit.dockerfile.v0";
+
+/// `system.DefaultPathEnv` for Linux (and every OS but Windows).
+pub(super) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// BuildKit's `emptyImage`: the config of `FROM scratch`.
+pub(super) fn empty_image(p: &Platform) -> ImageConfig {
+    let mut img = ImageConfig {
+        architecture: p.architecture.clone(),
+        os: p.os.clone(),
+        os_version: p.os_version.clone().unwrap_or_default(),
+        os_features: p.os_features.clone(),
+        variant: p.variant.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    img.config.working_dir = "/".to_string();
+    if p.os != "windows" {
+        img.config.env = vec![format!("PATH={DEFAULT_PATH}")];
+    }
+    img
+}
+
+/// Splits `KEY=value` (a missing `=` means an empty value).
+pub(super) fn parse_key_value(kv: &str) -> (&str, &str) {
+    kv.split_once('=').unwrap_or((kv, ""))
+}
+
+/// BuildKit's `addEnv`: replaces the variable in place or appends it.
+pub(super) fn add_env(env: &mut Vec<String>, key: &str, value: &str) {
+    let entry = format!("{key}={value}");
+    match env.iter_mut().find(|e| parse_key_value(e).0 == key) {
+        Some(e) => *e = entry,
+        None => env.push(entry),
+    }
+}
+
+/// BuildKit's `commitToHistory`: steps that made a snapshot get the
+/// ` # buildkit` suffix.
+pub(super) fn commit(img: &mut ImageConfig, msg: String, with_layer: bool, snapshot: bool) {
+    let created_by = if snapshot {
+        format!("{msg} # buildkit")
+    } else {
+        msg
+    };
+    img.history.push(History {
+        created: None,
+        created_by,
+        author: String::new(),
+        comment: HISTORY_COMMENT.to_string(),
+        empty_layer: !with_layer,
+    });
+}
+
+/// Go's `strconv.Quote`.
+pub(super) fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\x0c' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\x0b' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if c.is_control() => {
+                if (c as u32) <= 0xffff {
+                    out.push_str(&format!("\\u{:04x}", c as u32));
+                } else {
+                    out.push_str(&format!("\\U{:08x}", c as u32));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Go's `fmt.Sprintf("%q", []string{...})`: `["a" "b"]`.
+pub(super) fn go_quote_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| go_quote(s)).collect();
+    format!("[{}]", quoted.join(" "))
+}
+
+/// Go's `fmt.Sprintf("%v", []string{...})`: `[a b]`.
+pub(super) fn go_list(items: &[String]) -> String {
+    format!("[{}]", items.join(" "))
+}
+
+/// Go's `%v` of a `map[string]struct{}`: keys sorted, `map[a:{} b:{}]`.
+pub(super) fn go_set(keys: &BTreeSet<String>) -> String {
+    let parts: Vec<String> = keys.iter().map(|k| format!("{k}:{{}}")).collect();
+    format!("map[{}]", parts.join(" "))
+}
+
+/// Go's `time.Duration.String()` for a non-negative duration in ns.
+pub(super) fn go_duration(nanos: i64) -> String {
+    if nanos == 0 {
+        return "0s".to_string();
+    }
+    let neg = nanos < 0;
+    let n = nanos.unsigned_abs();
+    let sign = if neg { "-" } else { "" };
+    if n < 1_000 {
+        return format!("{sign}{n}ns");
+    }
+    if n < 1_000_000 {
+        return format!("{sign}{}µs", fraction(n, 1_000));
+    }
+    if n < 1_000_000_000 {
+        return format!("{sign}{}ms", fraction(n, 1_000_000));
+    }
+    let secs_ns = n % 60_000_000_000;
+    let mins_total = n / 60_000_000_000;
+    let (hours, mins) = (mins_total / 60, mins_total % 60);
+    let mut out = sign.to_string();
+    if hours > 0 {
+        out.push_str(&format!("{hours}h"));
+    }
+    if hours > 0 || mins > 0 {
+        out.push_str(&format!("{mins}m"));
+    }
+    out.push_str(&format!("{}s", fraction(secs_ns, 1_000_000_000)));
+    out
+}
+
+/// `n / unit` with Go's shortest fractional digits.
+fn fraction(n: u64, unit: u64) -> String {
+    let whole = n / unit;
+    let rem = n % unit;
+    if rem == 0 {
+        return whole.to_string();
+    }
+    let width = unit.to_string().len() - 1;
+    let frac = format!("{rem:0width$}");
+    format!("{whole}.{}", frac.trim_end_matches('0'))
+}
+
+/// Docker's `nat.ParsePortSpecs` for `EXPOSE`: `80`, `80/udp`,
+/// `8000-8002/tcp`, `ip:host:container/proto` (only the container port
+/// counts); ranges expand to one port each.
+pub(super) fn parse_ports(spec: &str) -> Result<Vec<String>, String> {
+    let (raw, proto) = match spec.rsplit_once('/') {
+        Some((r, p)) => (r, p.to_lowercase()),
+        None => (spec, "tcp".to_string()),
+    };
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("invalid proto: {proto}"));
+    }
+    let container = raw.rsplit(':').next().unwrap_or(raw);
+    let invalid = || format!("invalid containerPort: {container}");
+    let (start, end) = match container.split_once('-') {
+        Some((a, b)) => (a, b),
+        None => (container, container),
+    };
+    let start: u16 = start.parse().map_err(|_| invalid())?;
+    let end: u16 = end.parse().map_err(|_| invalid())?;
+    if end < start {
+        return Err(invalid());
+    }
+    Ok((start..=end).map(|p| format!("{p}/{proto}")).collect())
+}
+
+/// moby's `signal.ParseSignal`: a number above zero, or a known signal
+/// name with or without `SIG`.
+pub(super) fn check_signal(raw: &str) -> Result<(), String> {
+    const NAMES: &[&str] = &[
+        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
+        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
+        "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
+        "RTMIN", "RTMAX", "UNUSED",
+    ];
+    let invalid = || format!("Invalid signal: {raw}");
+    if let Ok(n) = raw.parse::<i64>() {
+        return if n == 0 { Err(invalid()) } else { Ok(()) };
+    }
+    let upper = raw.to_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let rt = |prefix: &str, max: u32| {
+        name.strip_prefix(prefix)
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| (1..=max).contains(&n))
+    };
+    if NAMES.contains(&name) || rt("RTMIN+", 15) || rt("RTMAX-", 14) {
+        Ok(())
+    } else {
+        Err(invalid())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_formats() {
+        assert_eq!(
+            go_quote_list(&["/bin/sh".into(), "-c".into(), "echo \"hi\"\n".into()]),
+            r#"["/bin/sh" "-c" "echo \"hi\"\n"]"#
+        );
+        assert_eq!(go_list(&["/a".into(), "/b".into()]), "[/a /b]");
+        let set: BTreeSet<String> = ["80/tcp".to_string(), "443/tcp".to_string()].into();
+        assert_eq!(go_set(&set), "map[443/tcp:{} 80/tcp:{}]");
+        assert_eq!(go_duration(0), "0s");
+        assert_eq!(go_duration(30_000_000_000), "30s");
+        assert_eq!(go_duration(90_000_000_000), "1m30s");
+        assert_eq!(go_duration(3_600_000_000_000), "1h0m0s");
+        assert_eq!(go_duration(1_500_000_000), "1.5s");
+        assert_eq!(go_duration(500_000_000), "500ms");
+        assert_eq!(go_duration(1_500), "1.5µs");
+    }
+
+    #[test]
+    fn ports_and_signals() {
+        assert_eq!(parse_ports("80").expect("ok"), ["80/tcp"]);
+        assert_eq!(parse_ports("53/UDP").expect("ok"), ["53/udp"]);
+        assert_eq!(
+            parse_ports("8000-8002").expect("ok"),
+            ["8000/tcp", "8001/tcp", "8002/tcp"]
+        );
+        assert_eq!(
+            parse_ports("x/tcp").expect_err("bad"),
+            "invalid containerPort: x"
+        );
+        assert_eq!(
+            parse_ports("80/foo").expect_err("bad"),
+            "invalid proto: foo"
+        );
+        assert!(check_signal("SIGTERM").is_ok());
+        assert!(check_signal("kill").is_ok());
+        assert!(check_signal("9").is_ok());
+        assert!(check_signal("SIGRTMIN+3").is_ok());
+        assert_eq!(
+            check_signal("SIGFOO").expect_err("bad"),
+            "Invalid signal: SIGFOO"
+        );
+        assert!(check_signal("0").is_err());
+    }
+
+    #[test]
+    fn env_updates_in_place() {
+        let mut env = vec!["PATH=/bin".to_string(), "A=1".to_string()];
+        add_env(&mut env, "PATH", "/usr/bin");
+        add_env(&mut env, "B", "x=y");
+        assert_eq!(env, ["PATH=/usr/bin", "A=1", "B=x=y"]);
+    }
+}

@@ -1,0 +1,418 @@
+//! Converting one target platform: resolve the bases of the stages the
+//! target needs, then dispatch each stage's instructions in Dockerfile
+//! order (BuildKit's `toDispatchState` and `dispatch`).
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::dockerfile::instructions::{
+    parse_instruction, Command, Instruction, ParsedInstruction, Stages,
+};
+use crate::dockerfile::shell::Lexer;
+use crate::image::ImageConfig;
+use crate::llb::{self, Constrained};
+use crate::platform::Platform;
+
+use super::args::{self, EnvList, StageArg};
+use super::config::{self, empty_image, DEFAULT_PATH};
+use super::names::StepCounter;
+use super::stage::StageBuild;
+use super::stages::{Base, StageGraph};
+use super::{ConvertError, ConvertOptions, ImageResolver, ResolveCache, Result};
+
+/// Description key BuildKit puts the instruction text under.
+pub(super) const DF_CMD_KEY: &str = "com.docker.dockerfile.v1.command";
+
+/// Settings shared by every stage of one target platform.
+pub(super) struct PlatformContext<'a> {
+    pub opts: &'a ConvertOptions,
+    pub target: Platform,
+    pub implicit_target: bool,
+    pub multi_platform: bool,
+    pub lexer: Lexer,
+}
+
+/// A base image after resolution.
+#[derive(Clone)]
+struct ResolvedBase {
+    /// The base filesystem; for registry images it is rebuilt with its
+    /// step name at dispatch time.
+    state: llb::State,
+    image: ImageConfig,
+    platform: Platform,
+    /// The reference pinned by digest, for registry images with layers.
+    pinned: Option<String>,
+}
+
+/// A dispatched stage: what later stages build on or copy from.
+#[derive(Clone)]
+pub(super) struct Dispatched {
+    pub state: llb::State,
+    pub image: ImageConfig,
+    pub platform: Platform,
+    pub args: Vec<StageArg>,
+}
+
+impl PlatformContext<'_> {
+    /// Converts the target stage for this platform.
+    pub async fn convert(
+        &self,
+        stages: &Stages,
+        resolver: &dyn ImageResolver,
+        cache: &ResolveCache,
+    ) -> Result<(llb::State, ImageConfig)> {
+        let opts = self.opts;
+        let target_name = match &opts.target {
+            Some(t) => t.clone(),
+            None => stages
+                .stages
+                .last()
+                .and_then(|s| s.name.clone())
+                .unwrap_or_default(),
+        };
+        let global = args::platform_args(
+            &opts.build_platform,
+            &self.target,
+            &target_name,
+            &opts.build_args,
+        );
+        let global = args::meta_args(global, &self.lexer, &stages.meta_args, &opts.build_args)?;
+        let mut graph = StageGraph::build(stages, &global, &self.lexer, &opts.named_contexts)?;
+        let target = graph.target(opts.target.as_deref())?;
+
+        let mut bases: HashMap<usize, ResolvedBase> = HashMap::new();
+        let mut triggers: HashMap<usize, Vec<Command>> = HashMap::new();
+        let reachable = loop {
+            let reachable = graph.reachable(target);
+            self.resolve_bases(&graph, &reachable, &mut bases, resolver, cache)
+                .await?;
+            let mut new_deps = false;
+            for &i in &reachable {
+                if triggers.contains_key(&i) {
+                    continue;
+                }
+                let cmds = self.onbuild_triggers(&graph, &bases, i)?;
+                new_deps |= graph.add_deps(i, &cmds, &opts.named_contexts)?;
+                triggers.insert(i, cmds);
+            }
+            if !new_deps {
+                break reachable;
+            }
+            graph.check_cycles()?;
+        };
+
+        let mut done: Vec<Option<Dispatched>> = vec![None; graph.nodes.len()];
+        // Images and contexts used only through `--from` have no
+        // instructions; BuildKit has them ready before any stage runs.
+        let order = (graph.stage_count..graph.nodes.len()).chain(0..graph.stage_count);
+        for i in order {
+            if !reachable.contains(&i) {
+                continue;
+            }
+            let trig = triggers.remove(&i).unwrap_or_default();
+            let d = self.dispatch_stage(&graph, &global, &bases, &done, i, trig)?;
+            done[i] = Some(d);
+        }
+        let Some(result) = done.get_mut(target).and_then(Option::take) else {
+            return Err(ConvertError::new(0, "target stage was not converted"));
+        };
+        Ok((result.state, self.finalize_image(result.image)))
+    }
+
+    /// Resolves the image, scratch or context base of every reachable node
+    /// that starts from one, concurrently.
+    async fn resolve_bases(
+        &self,
+        graph: &StageGraph,
+        reachable: &BTreeSet<usize>,
+        bases: &mut HashMap<usize, ResolvedBase>,
+        resolver: &dyn ImageResolver,
+        cache: &ResolveCache,
+    ) -> Result<()> {
+        let mut pending = Vec::new();
+        for &i in reachable {
+            let node = &graph.nodes[i];
+            if bases.contains_key(&i) {
+                continue;
+            }
+            let platform = node.platform.clone().unwrap_or_else(|| self.target.clone());
+            match &node.base {
+                Base::Stage(_) => {}
+                Base::Scratch => {
+                    // BuildKit builds `FROM scratch` for the target platform
+                    // whatever `--platform` says.
+                    let p = self.target.clone();
+                    let base = ResolvedBase {
+                        state: llb::State::scratch().platform(&p),
+                        image: empty_image(&p),
+                        platform: p,
+                        pinned: None,
+                    };
+                    bases.insert(i, base);
+                }
+                Base::Context(name) => {
+                    let state = self
+                        .opts
+                        .named_contexts
+                        .get(name)
+                        .cloned()
+                        .unwrap_or_default()
+                        .platform(&platform);
+                    let base = ResolvedBase {
+                        state,
+                        image: empty_image(&platform),
+                        platform,
+                        pinned: None,
+                    };
+                    bases.insert(i, base);
+                }
+                Base::Image(reference) => {
+                    let fut = async move {
+                        let answer = cache.resolve(resolver, reference, &platform).await;
+                        (i, reference, platform, answer)
+                    };
+                    pending.push(fut);
+                }
+            }
+        }
+        for (i, reference, platform, answer) in futures::future::join_all(pending).await {
+            let node = &graph.nodes[i];
+            let resolved = answer.map_err(|e| {
+                ConvertError::new(
+                    node.line,
+                    format!(
+                        "{}: failed to resolve source metadata for {reference}: {e}",
+                        node.base_name
+                    ),
+                )
+            })?;
+            let pinned = if resolved.digest.contains('@') {
+                resolved.digest.clone()
+            } else if resolved.digest.is_empty() {
+                reference.clone()
+            } else {
+                format!("{reference}@{}", resolved.digest)
+            };
+            let mut image = resolved.config;
+            image.created = None;
+            let is_scratch =
+                image.rootfs.diff_ids.is_empty() && image.history.iter().all(|h| h.empty_layer);
+            let state = if is_scratch {
+                llb::State::scratch().platform(&platform)
+            } else {
+                llb::Image::new(&pinned)
+                    .map_err(|e| ConvertError::new(node.line, e.to_string()))?
+                    .platform(&platform)
+                    .into_state()
+            };
+            let base = ResolvedBase {
+                state,
+                image,
+                platform,
+                pinned: (!is_scratch).then_some(pinned),
+            };
+            bases.insert(i, base);
+        }
+        Ok(())
+    }
+
+    /// The ONBUILD triggers node `i` inherits: those of its base image's
+    /// config, or the ONBUILD instructions of its base stage.
+    fn onbuild_triggers(
+        &self,
+        graph: &StageGraph,
+        bases: &HashMap<usize, ResolvedBase>,
+        i: usize,
+    ) -> Result<Vec<Command>> {
+        let node = &graph.nodes[i];
+        let exprs: Vec<String> = match node.base {
+            Base::Stage(j) => graph.nodes[j]
+                .commands
+                .iter()
+                .filter_map(|c| match &c.instruction {
+                    Instruction::Onbuild(o) => Some(o.expression.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => bases
+                .get(&i)
+                .map(|b| b.image.config.on_build.clone())
+                .unwrap_or_default(),
+        };
+        let mut out = Vec::with_capacity(exprs.len());
+        for expr in exprs {
+            let err = |m: String| ConvertError::new(node.line, m);
+            let df = crate::dockerfile::parse(expr.as_bytes()).map_err(|e| err(e.to_string()))?;
+            let [trigger] = df.nodes.as_slice() else {
+                return Err(err("onbuild trigger should be a single expression".into()));
+            };
+            let mut trigger = trigger.clone();
+            trigger.span.start = node.line;
+            trigger.span.end = node.line;
+            match parse_instruction(&trigger).map_err(|e| err(e.kind.to_string()))? {
+                ParsedInstruction::Command(cmd) => out.push(cmd),
+                ParsedInstruction::From(_) => {
+                    return Err(err("FROM isn't allowed as an ONBUILD trigger".into()))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets up node `i` from its base and runs its instructions.
+    fn dispatch_stage(
+        &self,
+        graph: &StageGraph,
+        global: &EnvList,
+        bases: &HashMap<usize, ResolvedBase>,
+        done: &[Option<Dispatched>],
+        i: usize,
+        triggers: Vec<Command>,
+    ) -> Result<Dispatched> {
+        let node = &graph.nodes[i];
+        let mut steps = StepCounter {
+            stage: node.display.clone(),
+            total: node.cmd_total,
+            ..Default::default()
+        };
+        let (mut state, mut image, platform, inherited) = match node.base {
+            Base::Stage(j) => {
+                let Some(base) = done.get(j).and_then(Option::as_ref) else {
+                    return Err(ConvertError::new(node.line, "base stage was not converted"));
+                };
+                let mut image = base.image.clone();
+                image.config.on_build.clear();
+                (
+                    base.state.clone(),
+                    image,
+                    base.platform.clone(),
+                    base.args.clone(),
+                )
+            }
+            _ => {
+                let Some(base) = bases.get(&i) else {
+                    return Err(ConvertError::new(node.line, "base image was not resolved"));
+                };
+                let mut image = base.image.clone();
+                image.config.on_build.clear();
+                let mut state = base.state.clone();
+                if let Some(pinned) = &base.pinned {
+                    // Named here, where the stage's step count is known.
+                    let text = format!("FROM {pinned}");
+                    let name =
+                        steps.name(&text, self.multi_platform, &base.platform, &EnvList::new());
+                    state = llb::Image::new(pinned)
+                        .map_err(|e| ConvertError::new(node.line, e.to_string()))?
+                        .platform(&base.platform)
+                        .custom_name(name)
+                        .description(DF_CMD_KEY, node.source.clone())
+                        .into_state();
+                }
+                (state, image, base.platform.clone(), Vec::new())
+            }
+        };
+        steps.total += triggers.len();
+        if !image
+            .config
+            .env
+            .iter()
+            .any(|e| config::parse_key_value(e).0 == "PATH")
+            && platform.os != "windows"
+        {
+            image.config.env.push(format!("PATH={DEFAULT_PATH}"));
+        }
+        for kv in &image.config.env {
+            let (k, v) = config::parse_key_value(kv);
+            state = state.add_env(k, v);
+        }
+        if !image.config.working_dir.is_empty() {
+            let wd = normalize_workdir("/", &image.config.working_dir);
+            image.config.working_dir = wd.clone();
+            state = state.dir(&wd);
+        }
+        if !image.config.user.is_empty() {
+            state = state.user(&image.config.user);
+        }
+        state = state.platform(&platform);
+        let mut build = StageBuild {
+            ctx: self,
+            graph,
+            done,
+            global,
+            state,
+            image,
+            platform,
+            args: inherited,
+            steps,
+            ignore_cache: self
+                .opts
+                .no_cache
+                .applies_to(node.name.as_deref().unwrap_or_default()),
+            cmd_set: false,
+            stage_index: i,
+        };
+        for cmd in &triggers {
+            build.steps.onbuild = true;
+            build.dispatch(cmd)?;
+        }
+        build.steps.onbuild = false;
+        for cmd in &node.commands {
+            build.dispatch(cmd)?;
+        }
+        Ok(Dispatched {
+            state: build.state,
+            image: build.image,
+            platform: build.platform,
+            args: build.args,
+        })
+    }
+
+    /// BuildKit's `finalizeResultImage`: `--label`s, and the target
+    /// platform written into the config.
+    fn finalize_image(&self, mut image: ImageConfig) -> ImageConfig {
+        for (k, v) in &self.opts.labels {
+            image.config.labels.insert(k.clone(), v.clone());
+        }
+        if !self.implicit_target {
+            let t = &self.target;
+            let same = t.os == image.os && t.architecture == image.architecture;
+            image.os = t.os.clone();
+            image.architecture = t.architecture.clone();
+            if t.variant.is_some() || !same {
+                image.variant = t.variant.clone().unwrap_or_default();
+            }
+            if t.os_version.is_some() || !same {
+                image.os_version = t.os_version.clone().unwrap_or_default();
+            }
+            if !t.os_features.is_empty() {
+                image.os_features = t.os_features.clone();
+            }
+        }
+        image
+    }
+}
+
+/// `system.NormalizeWorkdir` for Unix paths: relative to `current`,
+/// cleaned.
+pub(super) fn normalize_workdir(current: &str, wd: &str) -> String {
+    let joined = if wd.starts_with('/') {
+        wd.to_string()
+    } else {
+        format!("/{current}/{wd}")
+    };
+    clean(&joined)
+}
+
+/// Go's `path.Clean` for absolute slash paths.
+pub(super) fn clean(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in p.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}

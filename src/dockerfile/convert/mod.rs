@@ -1,0 +1,246 @@
+//! Dockerfile → LLB: one [`llb::State`] and one image config per target
+//! platform, following BuildKit's `dockerfile2llb` (the `dockerfile.v0`
+//! frontend) so that the same Dockerfile gives the same image.
+//!
+//! The compiler is pure: it never talks to a daemon. Base image metadata
+//! comes through [`ImageResolver`], which the caller implements over
+//! whatever transport it has (the gateway bridge, a registry client, or a
+//! fake in tests). Every target platform is converted on its own, but the
+//! graphs are built from the same values: a stage pinned with
+//! `FROM --platform=$BUILDPLATFORM` produces byte-identical ops (and so
+//! identical digests) for every target, which is what lets BuildKit solve
+//! it once and share it.
+//!
+//! ```no_run
+//! # async fn demo(resolver: &dyn crossbuild::dockerfile::convert::ImageResolver) -> Result<(), Box<dyn std::error::Error>> {
+//! use crossbuild::dockerfile::{self, convert};
+//! use crossbuild::{llb, platform::Platform};
+//! let df = dockerfile::parse(b"FROM alpine\nRUN echo hi\n")?;
+//! let opts = convert::ConvertOptions::new(
+//!     "linux/amd64".parse::<Platform>()?,
+//!     llb::Local::new("context").into_state(),
+//! );
+//! let builds = convert::convert(&df, &opts, resolver).await?;
+//! assert_eq!(builds.len(), 1);
+//! # Ok(()) }
+//! ```
+
+mod args;
+mod config;
+mod copy;
+mod dispatch;
+mod names;
+mod run;
+mod stage;
+mod stages;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use crate::image::ImageConfig;
+use crate::llb;
+use crate::platform::Platform;
+
+use super::parser::Dockerfile;
+
+/// Looks up base images: the caller's window onto a registry or daemon.
+#[async_trait::async_trait]
+pub trait ImageResolver: Send + Sync {
+    /// Resolves `reference` for `platform`.
+    ///
+    /// `reference` is normalised the way BuildKit passes it to its own
+    /// resolver: domain and tag filled in (`alpine` →
+    /// `docker.io/library/alpine:latest`, `localhost:5000/busybox` →
+    /// `localhost:5000/busybox:latest`). The error text is shown to the
+    /// user after `failed to resolve source metadata for <reference>: `.
+    async fn resolve(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage, String>;
+}
+
+/// What [`ImageResolver::resolve`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedImage {
+    /// The manifest digest (`sha256:…`) the reference pins to, or the
+    /// whole canonical reference pinned by digest (`name:tag@sha256:…`);
+    /// empty when unknown (the image is then pulled by tag).
+    pub digest: String,
+    /// The image config of that manifest.
+    pub config: ImageConfig,
+}
+
+/// Which stages must not use the build cache (`--no-cache`,
+/// `--no-cache-filter`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum NoCache {
+    /// Use the cache everywhere.
+    #[default]
+    None,
+    /// Re-run every step.
+    All,
+    /// Re-run the steps of these stages (by name).
+    Stages(Vec<String>),
+}
+
+impl NoCache {
+    /// Whether the stage called `name` (empty for unnamed stages) ignores
+    /// the cache.
+    pub fn applies_to(&self, name: &str) -> bool {
+        match self {
+            NoCache::None => false,
+            NoCache::All => true,
+            NoCache::Stages(names) => names.iter().any(|n| n.eq_ignore_ascii_case(name)),
+        }
+    }
+}
+
+/// Everything the conversion needs besides the Dockerfile.
+#[derive(Debug, Clone)]
+pub struct ConvertOptions {
+    /// `--target`: the stage to build; the last stage when `None`.
+    pub target: Option<String>,
+    /// The platforms to build for; empty means the build platform only.
+    pub target_platforms: Vec<Platform>,
+    /// The platform the builder runs on (`$BUILDPLATFORM`).
+    pub build_platform: Platform,
+    /// `--build-arg` values.
+    pub build_args: BTreeMap<String, String>,
+    /// `--label` values, added to the final image config.
+    pub labels: BTreeMap<String, String>,
+    /// The main build context, as the caller prepared it (usually a
+    /// `local://context` source).
+    pub context: llb::State,
+    /// Stages that must not use the cache.
+    pub no_cache: NoCache,
+    /// `--build-context name=…`: states that replace `FROM name`,
+    /// `COPY --from=name` and `RUN --mount=from=name`.
+    pub named_contexts: BTreeMap<String, llb::State>,
+}
+
+impl ConvertOptions {
+    /// Options for building the default target for `build_platform` from
+    /// `context`, with no build args, labels or named contexts.
+    pub fn new(build_platform: Platform, context: llb::State) -> Self {
+        ConvertOptions {
+            target: None,
+            target_platforms: Vec::new(),
+            build_platform,
+            build_args: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            context,
+            no_cache: NoCache::None,
+            named_contexts: BTreeMap::new(),
+        }
+    }
+}
+
+/// The result for one target platform.
+#[derive(Debug, Clone)]
+pub struct PlatformBuild {
+    /// The target platform.
+    pub platform: Platform,
+    /// The root filesystem of the target stage. Marshal it with this
+    /// platform as the default (`llb::marshal_with`), as BuildKit does.
+    pub state: llb::State,
+    /// The image config (without `created` and without the new layers'
+    /// diff ids, which the exporter fills in).
+    pub config: ImageConfig,
+}
+
+/// Why a Dockerfile could not be converted, in BuildKit's words where it
+/// has them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", if *line > 0 { format!("line {line}: ") } else { String::new() })]
+pub struct ConvertError {
+    /// The 1-based Dockerfile line the error is about; 0 when it concerns
+    /// the build as a whole (e.g. an unknown `--target`).
+    pub line: usize,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl ConvertError {
+    pub(crate) fn new(line: usize, message: impl Into<String>) -> Self {
+        ConvertError {
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// Result alias for this module.
+pub type Result<T, E = ConvertError> = std::result::Result<T, E>;
+
+/// Resolver answers by (normalised reference, platform), so that each image
+/// is asked for once per build even when several targets or stages use it.
+#[derive(Default)]
+pub(crate) struct ResolveCache {
+    entries: Mutex<HashMap<(String, Platform), Result<ResolvedImage, String>>>,
+}
+
+impl ResolveCache {
+    pub(crate) async fn resolve(
+        &self,
+        resolver: &dyn ImageResolver,
+        reference: &str,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, String> {
+        let key = (reference.to_string(), platform.clone());
+        if let Some(hit) = self.lock().get(&key) {
+            return hit.clone();
+        }
+        let answer = resolver.resolve(reference, platform).await;
+        self.lock().insert(key, answer.clone());
+        answer
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, Platform), Result<ResolvedImage, String>>> {
+        // A poisoned lock only means another conversion panicked mid-insert;
+        // the map itself is still consistent.
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Converts `dockerfile` into one build per target platform, in the order
+/// of `opts.target_platforms`.
+pub async fn convert(
+    dockerfile: &Dockerfile,
+    opts: &ConvertOptions,
+    resolver: &dyn ImageResolver,
+) -> Result<Vec<PlatformBuild>> {
+    let stages = dockerfile
+        .stages()
+        .map_err(|e| ConvertError::new(e.span.start, e.kind.to_string()))?;
+    if stages.stages.is_empty() {
+        return Err(ConvertError::new(
+            0,
+            "dockerfile contains no stages to build",
+        ));
+    }
+    let implicit = opts.target_platforms.is_empty();
+    let targets = if implicit {
+        vec![opts.build_platform.clone()]
+    } else {
+        opts.target_platforms.clone()
+    };
+    let cache = ResolveCache::default();
+    let mut out = Vec::with_capacity(targets.len());
+    for target in &targets {
+        let ctx = dispatch::PlatformContext {
+            opts,
+            target: target.clone(),
+            implicit_target: implicit,
+            multi_platform: targets.len() > 1,
+            lexer: dockerfile.lexer(),
+        };
+        let (state, config) = ctx.convert(&stages, resolver, &cache).await?;
+        out.push(PlatformBuild {
+            platform: target.clone(),
+            state,
+            config,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,186 @@
+//! Step names for progress output (`llb.customname`), formatted like
+//! BuildKit's `prefixCommand`: `[linux/arm64 build 3/7] RUN make`.
+
+use crate::dockerfile::shell::{Env, Lexer};
+use crate::platform::Platform;
+
+use super::args::EnvList;
+
+/// Numbers the steps of one stage as they are named.
+#[derive(Debug, Clone, Default)]
+pub(super) struct StepCounter {
+    /// The stage name shown, empty when the Dockerfile has one stage.
+    pub stage: String,
+    /// Steps that get a number (FROM image, RUN, COPY, ADD, WORKDIR and
+    /// ONBUILD triggers).
+    pub total: usize,
+    /// The last number handed out.
+    pub index: usize,
+    /// Whether the current instruction comes from an ONBUILD trigger.
+    pub onbuild: bool,
+}
+
+impl StepCounter {
+    /// The next step's name. `platform` is shown only for multi-platform
+    /// builds, with `->arch` when the stage declared a different
+    /// `TARGET*` platform (a cross-compiling stage).
+    pub fn name(
+        &mut self,
+        text: &str,
+        multi_platform: bool,
+        platform: &Platform,
+        env: &EnvList,
+    ) -> String {
+        if self.total == 0 {
+            return text.to_string();
+        }
+        let mut out = String::from("[");
+        if multi_platform {
+            out.push_str(&platform.to_string());
+            out.push_str(&format_target_platform(platform, env));
+            out.push(' ');
+        }
+        if !self.stage.is_empty() {
+            out.push_str(&self.stage);
+            out.push(' ');
+        }
+        self.index += 1;
+        let width = digits(self.total);
+        out.push_str(&format!(
+            "{:>width$}/{}] ",
+            self.index,
+            self.total,
+            width = width
+        ));
+        if self.onbuild {
+            out.push_str("ONBUILD ");
+        }
+        out + text
+    }
+}
+
+/// Go's `int(1+math.Log10(float64(n)))` for n ≥ 1.
+fn digits(n: usize) -> usize {
+    n.to_string().len()
+}
+
+/// BuildKit's `formatTargetPlatform` with `platformFromEnv`.
+fn format_target_platform(base: &Platform, env: &EnvList) -> String {
+    let mut os = None;
+    let mut arch = None;
+    let mut variant = None;
+    let mut set = false;
+    for (key, value) in env {
+        match key.as_str() {
+            "TARGETPLATFORM" => {
+                if let Ok(p) = value.parse::<Platform>() {
+                    return describe_target(base, &p);
+                }
+            }
+            "TARGETOS" => (os, set) = (Some(value.clone()), true),
+            "TARGETARCH" => (arch, set) = (Some(value.clone()), true),
+            "TARGETVARIANT" => (variant, set) = (Some(value.clone()), true),
+            _ => {}
+        }
+    }
+    if !set {
+        return String::new();
+    }
+    let os = os
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| base.os.clone());
+    let arch = arch
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| base.architecture.clone());
+    let variant = variant.filter(|s| !s.is_empty());
+    let target = Platform::new(&os, &arch, variant.as_deref());
+    match target {
+        Ok(p) => describe_target(base, &p),
+        Err(_) => String::new(),
+    }
+}
+
+fn describe_target(base: &Platform, p: &Platform) -> String {
+    if p.os == base.os && p.architecture != base.architecture {
+        match &p.variant {
+            Some(v) => format!("->{}/{v}", p.architecture),
+            None => format!("->{}", p.architecture),
+        }
+    } else if p.os != base.os {
+        format!("->{p}")
+    } else {
+        String::new()
+    }
+}
+
+/// BuildKit's `uppercaseCmd`: the instruction keyword in upper case.
+pub(super) fn uppercase_cmd(s: &str) -> String {
+    match s.split_once(' ') {
+        Some((kw, rest)) => format!("{} {rest}", kw.to_uppercase()),
+        None => s.to_uppercase(),
+    }
+}
+
+/// BuildKit's `processCmdEnv`: the source line with variables expanded,
+/// or as written when it does not expand.
+pub(super) fn expand_for_display(lexer: &Lexer, text: &str, env: &dyn Env) -> String {
+    lexer
+        .process_word(text, env)
+        .map(|e| e.value)
+        .unwrap_or_else(|_| text.to_string())
+}
+
+/// BuildKit's `summarizeHeredoc`: the first line, `...` if there are more.
+pub(super) fn summarize_heredoc(doc: &str) -> String {
+    let doc = doc.trim().replace("\r\n", "\n");
+    let mut lines = doc.split('\n');
+    let first = lines.next().unwrap_or_default().to_string();
+    if lines.next().is_some() {
+        first + "..."
+    } else {
+        first
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Platform {
+        s.parse().expect("platform")
+    }
+
+    #[test]
+    fn prefix_formats() {
+        let mut c = StepCounter {
+            stage: "build".into(),
+            total: 12,
+            ..Default::default()
+        };
+        let env = EnvList::new();
+        assert_eq!(
+            c.name("RUN make", false, &p("linux/amd64"), &env),
+            "[build  1/12] RUN make"
+        );
+        let env = vec![("TARGETARCH".to_string(), "arm64".to_string())];
+        assert_eq!(
+            c.name("RUN make", true, &p("linux/amd64"), &env),
+            "[linux/amd64->arm64 build  2/12] RUN make"
+        );
+        let env = vec![("TARGETPLATFORM".to_string(), "linux/arm/v7".to_string())];
+        assert_eq!(
+            c.name("RUN x", true, &p("linux/amd64"), &env),
+            "[linux/amd64->arm/v7 build  3/12] RUN x"
+        );
+        let mut none = StepCounter::default();
+        assert_eq!(none.name("FROM x", true, &p("linux/amd64"), &env), "FROM x");
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(uppercase_cmd("run echo hi"), "RUN echo hi");
+        assert_eq!(uppercase_cmd("workdir"), "WORKDIR");
+        assert_eq!(summarize_heredoc("\n echo a\necho b\n"), "echo a...");
+        assert_eq!(summarize_heredoc("echo a\n"), "echo a");
+    }
+}
