@@ -6,8 +6,10 @@
 //! compiler and the BuildKit client. The CLI in `main.rs` only parses flags,
 //! calls into these modules and renders their errors.
 
+pub mod bridge;
 pub mod client;
 pub mod dockerfile;
+pub mod frontend;
 pub mod image;
 pub mod llb;
 pub mod platform;

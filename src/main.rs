@@ -1,10 +1,14 @@
 //! The `crossbuild` command line: parses flags, calls the library, renders
 //! errors. Nothing here knows BuildKit's protocol.
 
+mod cli;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use crossbuild::client::{self, workers, Lookup};
+use clap::{Parser, Subcommand};
+use cli::Format;
+use crossbuild::client::Lookup;
 
 /// Build multi-platform container images with BuildKit.
 #[derive(Parser)]
@@ -22,21 +26,41 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build an image from a Dockerfile, for one or more platforms.
+    Build(Box<cli::build::BuildArgs>),
     /// List the daemon's workers: the platforms they build for and their labels.
     Workers {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Show the daemon's build cache records and their size.
+    Du {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Remove build cache records that no build uses.
+    Prune {
+        /// Remove everything not in use, not only what is old.
+        #[arg(long)]
+        all: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Tools for looking inside builds.
+    #[command(subcommand)]
+    Debug(DebugCommand),
 }
 
-/// How a listing is printed.
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    /// For people.
-    Table,
-    /// For tools.
-    Json,
+#[derive(Subcommand)]
+enum DebugCommand {
+    /// Print a marshalled LLB definition (a file, or stdin) as JSON, one entry per op.
+    Llb {
+        /// The definition file; stdin when absent or `-`.
+        file: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -55,7 +79,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // Do not wait for stray tasks (a session the daemon still holds open).
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
@@ -67,31 +94,10 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     let lookup = Lookup::from_env(cli.addr);
     match cli.command {
-        Command::Workers { format } => {
-            let daemon = client::connect(&lookup).await.map_err(|e| e.to_string())?;
-            let workers = workers::list_workers(&daemon)
-                .await
-                .map_err(|e| e.to_string())?;
-            match format {
-                Format::Json => {
-                    let text = serde_json::to_string_pretty(&workers).map_err(|e| e.to_string())?;
-                    println!("{text}");
-                }
-                Format::Table => {
-                    println!(
-                        "daemon: {} ({}, via {})",
-                        daemon.address, daemon.kind, daemon.origin
-                    );
-                    for worker in &workers {
-                        println!("worker {}", worker.id);
-                        println!("  platforms: {}", worker.platforms.join(", "));
-                        for (name, value) in &worker.labels {
-                            println!("  {name}={value}");
-                        }
-                    }
-                }
-            }
-            Ok(())
-        }
+        Command::Build(args) => cli::build::run(&lookup, *args).await,
+        Command::Workers { format } => cli::workers::run(&lookup, format).await,
+        Command::Du { format } => cli::cache::du(&lookup, format).await,
+        Command::Prune { all, format } => cli::cache::prune(&lookup, all, format).await,
+        Command::Debug(DebugCommand::Llb { file }) => cli::debug::dump_llb(file.as_deref()),
     }
 }

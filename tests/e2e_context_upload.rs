@@ -12,8 +12,9 @@ use bollard_buildkit_proto::moby::buildkit::v1::Exporter;
 use bollard_buildkit_proto::pb;
 use common::tree::{assert_same_tree, snapshot, write_file};
 use crossbuild::client::gateway::{GatewayBuild, SolveOptions};
+use crossbuild::client::output::ExportTarget;
 use crossbuild::client::session::{
-    FileSendService, FileSyncService, SendTarget, Session, SessionServices, FILE_SEND_METHODS,
+    FileSendService, FileSyncService, Session, SessionServices, FILE_SEND_METHODS,
     FILE_SYNC_METHODS,
 };
 use prost::Message;
@@ -93,9 +94,7 @@ async fn context_round_trips_through_the_daemon() {
         FILE_SYNC_METHODS,
     );
     services.add(
-        FileSendService::new(vec![Some(SendTarget::Directory(
-            export.path().to_path_buf(),
-        ))]),
+        FileSendService::new(vec![ExportTarget::Directory(export.path().to_path_buf())]),
         FILE_SEND_METHODS,
     );
     let session = Session::start(&daemon, "e2e-context-upload", services)

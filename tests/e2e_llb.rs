@@ -27,10 +27,16 @@ fn graph(platform: &Platform) -> State {
         )
         .unwrap()
         .root();
-    let notes = State::scratch().file(FileOp::new(
-        Mkdir::new("/notes", 0o755).make_parents(true),
-    ).then(Mkfile::new("/notes/hello.txt", 0o600, b"hello from file ops\n".to_vec())));
-    ran.file(FileOp::new(Copy::new(&notes, "/notes", "/copied").create_dest_path(true)))
+    let notes = State::scratch().file(
+        FileOp::new(Mkdir::new("/notes", 0o755).make_parents(true)).then(Mkfile::new(
+            "/notes/hello.txt",
+            0o600,
+            b"hello from file ops\n".to_vec(),
+        )),
+    );
+    ran.file(FileOp::new(
+        Copy::new(&notes, "/notes", "/copied").create_dest_path(true),
+    ))
 }
 
 #[tokio::test]

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use bollard_buildkit_proto::moby::buildkit::v1::frontend::llb_bridge_client::LlbBridgeClient;
 use bollard_buildkit_proto::moby::buildkit::v1::frontend::{
-    self as gw, result, PingRequest, PongResponse, ReadFileRequest, ReturnRequest,
+    self as gw, result, PingRequest, PongResponse, ReadFileRequest, ResolveImageConfigRequest,
+    ReturnRequest,
 };
 use bollard_buildkit_proto::moby::buildkit::v1::{
     CacheOptions, Exporter, SolveRequest, SolveResponse,
@@ -22,6 +23,8 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
 use super::connect::{error_chain, Daemon};
+use crate::bridge::{Bridge, BridgeError, ResolvedConfig};
+use crate::platform::Platform;
 
 /// The metadata key that routes LLBBridge calls to their build.
 const BUILD_ID_KEY: &str = "buildkit-controlapi-buildid";
@@ -68,14 +71,26 @@ pub struct SolveOptions {
 /// A running gateway build.
 pub struct GatewayBuild {
     build_ref: String,
+    session_id: Option<String>,
     bridge: LlbBridgeClient<Channel>,
-    solve: JoinHandle<Result<SolveResponse, tonic::Status>>,
+    /// The in-flight `Control.Solve`; aborted when the build is dropped, so
+    /// an interrupted client cancels the build on the daemon too.
+    solve: Option<JoinHandle<Result<SolveResponse, tonic::Status>>>,
+}
+
+impl Drop for GatewayBuild {
+    fn drop(&mut self) {
+        if let Some(solve) = self.solve.take() {
+            solve.abort();
+        }
+    }
 }
 
 impl GatewayBuild {
     /// Starts `Control.Solve` for a gateway build with a fresh ref.
     pub fn start(daemon: &Daemon, options: SolveOptions) -> GatewayBuild {
         let build_ref = super::session::new_id();
+        let session_id = Some(options.session_id.clone()).filter(|id| !id.is_empty());
         // Only the exporter list: a daemon that reads it also honours the
         // deprecated single-exporter fields, and filling both exports twice.
         let request = SolveRequest {
@@ -96,8 +111,9 @@ impl GatewayBuild {
         });
         GatewayBuild {
             build_ref,
+            session_id,
             bridge: daemon.bridge(),
-            solve,
+            solve: Some(solve),
         }
     }
 
@@ -170,10 +186,38 @@ impl GatewayBuild {
             .map_err(|s| bridge_error(&format!("read file {path}"), &s))
     }
 
+    /// Resolves an image reference for a platform through the daemon (its
+    /// registry access and credentials through the session).
+    pub async fn resolve_image_config(
+        &self,
+        reference: &str,
+        platform: &Platform,
+    ) -> Result<ResolvedConfig, GatewayError> {
+        let request = self.request(ResolveImageConfigRequest {
+            r#ref: reference.to_string(),
+            platform: Some(platform.to_pb()),
+            resolve_mode: "default".to_string(),
+            log_name: format!("[internal] load metadata for {reference}"),
+            session_id: self.session_id.clone().unwrap_or_default(),
+            ..Default::default()
+        });
+        let response = self
+            .bridge
+            .clone()
+            .resolve_image_config(request)
+            .await
+            .map_err(|s| bridge_error(&format!("resolve {reference} for {platform}"), &s))?
+            .into_inner();
+        Ok(ResolvedConfig {
+            digest: response.digest,
+            config: response.config,
+        })
+    }
+
     /// Hands the build's result (or its error) to the daemon, which then
     /// exports it, and waits for `Control.Solve` to answer.
     pub async fn finish(
-        self,
+        mut self,
         outcome: Result<gw::Result, String>,
     ) -> Result<SolveResponse, GatewayError> {
         let failed = outcome.is_err();
@@ -193,7 +237,11 @@ impl GatewayBuild {
         };
         let request = self.request(message);
         let returned = self.bridge.clone().r#return(request).await;
-        let mut solve = self.solve;
+        let Some(mut solve) = self.solve.take() else {
+            return Err(GatewayError::Solve(
+                "the build was already finished".to_string(),
+            ));
+        };
         if let Err(status) = returned {
             // The build's own error, if it has one by now, says more than
             // the failed Return.
@@ -227,10 +275,11 @@ impl GatewayBuild {
         }
     }
 
-    /// Cancels the build on the daemon: dropping the in-flight
-    /// `Control.Solve` call cancels its context there.
+    /// Cancels the build on the daemon: ending the in-flight
+    /// `Control.Solve` call cancels its context there. Dropping the build
+    /// does the same.
     pub fn cancel(self) {
-        self.solve.abort();
+        drop(self);
     }
 }
 
@@ -254,4 +303,33 @@ fn solve_error(status: &tonic::Status) -> GatewayError {
 fn is_connection_loss(status: &tonic::Status) -> bool {
     matches!(status.code(), tonic::Code::Unavailable)
         || (status.code() == tonic::Code::Unknown && status.message().contains("transport"))
+}
+
+#[async_trait::async_trait]
+impl Bridge for GatewayBuild {
+    async fn solve(&self, definition: pb::Definition) -> Result<Option<String>, BridgeError> {
+        GatewayBuild::solve(self, definition, false)
+            .await
+            .map_err(|e| BridgeError(e.to_string()))
+    }
+
+    async fn read_file(&self, result: &str, path: &str) -> Result<Vec<u8>, BridgeError> {
+        GatewayBuild::read_file(self, result, path)
+            .await
+            .map_err(|e| BridgeError(e.to_string()))
+    }
+
+    async fn resolve_image_config(
+        &self,
+        reference: &str,
+        platform: &Platform,
+    ) -> Result<ResolvedConfig, BridgeError> {
+        GatewayBuild::resolve_image_config(self, reference, platform)
+            .await
+            .map_err(|e| BridgeError(e.to_string()))
+    }
+
+    fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
 }

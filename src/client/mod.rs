@@ -1,6 +1,8 @@
 //! The BuildKit client: connection, session, solve, export and progress.
 
 pub mod address;
+pub mod build;
+pub mod build_cache;
 pub mod build_options;
 pub mod cache_options;
 pub mod connect;

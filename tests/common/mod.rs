@@ -39,3 +39,30 @@ pub fn init_logging() {
             .try_init();
     }
 }
+
+/// Runs the crossbuild binary with `args` in `dir`, returning its output.
+pub fn crossbuild(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_crossbuild"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run crossbuild")
+}
+
+/// Fetches a manifest or index from the local registry as JSON.
+pub fn registry_manifest(repository: &str, reference: &str) -> serde_json::Value {
+    let output = std::process::Command::new("curl")
+        .args([
+            "-sf",
+            "-H",
+            "Accept: application/vnd.oci.image.index.v1+json,application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.list.v2+json,application/vnd.docker.distribution.manifest.v2+json",
+            &format!("http://127.0.0.1:5000/v2/{repository}/manifests/{reference}"),
+        ])
+        .output()
+        .expect("run curl");
+    assert!(
+        output.status.success(),
+        "no manifest {repository}:{reference}"
+    );
+    serde_json::from_slice(&output.stdout).expect("manifest JSON")
+}

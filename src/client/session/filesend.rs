@@ -25,6 +25,7 @@ use tonic::{Status, Streaming};
 use super::raw::RawCodec;
 use crate::client::connect::MAX_MESSAGE_SIZE;
 use crate::client::filesync::{self, Packet};
+use crate::client::output::ExportTarget;
 
 /// The full method name the daemon is told about.
 pub const FILE_SEND_METHODS: &[&str] = &["/moby.filesync.v1.FileSend/DiffCopy"];
@@ -32,27 +33,17 @@ pub const FILE_SEND_METHODS: &[&str] = &["/moby.filesync.v1.FileSend/DiffCopy"];
 const DIFF_COPY_PATH: &str = "/moby.filesync.v1.FileSend/DiffCopy";
 const EXPORTER_ID_KEY: &str = "buildkit-attachable-exporter-id";
 
-/// Where one exporter's output goes on the client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SendTarget {
-    /// An archive written to this file (created or truncated).
-    File(PathBuf),
-    /// An archive written to standard output.
-    Stdout,
-    /// A tree written below this directory (the local exporter).
-    Directory(PathBuf),
-}
-
 /// The FileSend service of a session, serving one target per exporter
-/// index (`None` for exporters that send nothing to the client).
+/// index. Only file, stdout and directory targets are served here; the
+/// others never reach FileSend.
 #[derive(Clone)]
 pub struct FileSendService {
-    targets: Arc<Vec<Option<SendTarget>>>,
+    targets: Arc<Vec<ExportTarget>>,
 }
 
 impl FileSendService {
     /// A service delivering exporter `i`'s output to `targets[i]`.
-    pub fn new(targets: Vec<Option<SendTarget>>) -> Self {
+    pub fn new(targets: Vec<ExportTarget>) -> Self {
         FileSendService {
             targets: Arc::new(targets),
         }
@@ -89,7 +80,7 @@ impl tower::Service<http::Request<tonic::body::Body>> for FileSendService {
 }
 
 struct DiffCopy {
-    targets: Arc<Vec<Option<SendTarget>>>,
+    targets: Arc<Vec<ExportTarget>>,
 }
 
 type Outbound = ReceiverStream<Result<Bytes, Status>>;
@@ -109,19 +100,20 @@ impl StreamingService<Bytes> for DiffCopy {
                 .unwrap_or("0")
                 .parse()
                 .map_err(|_| Status::invalid_argument("invalid exporter id"))?;
-            let target = targets.get(index).cloned().flatten().ok_or_else(|| {
-                Status::not_found(format!("no client-side target for exporter {index}"))
-            })?;
+            let target = targets.get(index).cloned().unwrap_or(ExportTarget::None);
             tracing::debug!(exporter = index, ?target, "receiving an export");
             let inbound = request.into_inner();
             let (outbound, outbound_rx) = mpsc::channel(16);
             tokio::spawn(async move {
                 let result = match target {
-                    SendTarget::File(path) => receive_archive_to_file(path, inbound).await,
-                    SendTarget::Stdout => receive_archive(tokio::io::stdout(), inbound).await,
-                    SendTarget::Directory(path) => {
+                    ExportTarget::File(path) => receive_archive_to_file(path, inbound).await,
+                    ExportTarget::Stdout => receive_archive(tokio::io::stdout(), inbound).await,
+                    ExportTarget::Directory(path) => {
                         receive_directory(path, inbound, outbound.clone()).await
                     }
+                    other => Err(Status::not_found(format!(
+                        "exporter {index} sends nothing to the client ({other:?})"
+                    ))),
                 };
                 tracing::debug!(ok = result.is_ok(), "export received");
                 if let Err(status) = result {

@@ -32,7 +32,7 @@ use tonic::service::{Routes, RoutesBuilder};
 use super::connect::{error_chain, Daemon, DaemonIo, DaemonKind};
 use super::engine;
 
-pub use filesend::{FileSendService, SendTarget, FILE_SEND_METHODS};
+pub use filesend::{FileSendService, FILE_SEND_METHODS};
 pub use health::SessionHealth;
 pub use upload::{FileSyncService, FILE_SYNC_METHODS};
 

@@ -1,0 +1,357 @@
+//! `crossbuild build`: buildx's flags turned into one build against the
+//! daemon, with progress on stderr and the result's digest at the end.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
+use bollard_buildkit_proto::moby::buildkit::v1::CacheOptions;
+use bollard_buildkit_proto::pb;
+use clap::Args;
+use crossbuild::client::build::{run_build, BuildError, BuildOutcome, BuildSetup};
+use crossbuild::client::build_options::{
+    parse_build_args, parse_cache_entries, parse_labels, process_env, FrontendOptionsRequest,
+};
+use crossbuild::client::gateway::GatewayBuild;
+use crossbuild::client::output::{resolve_exports, ExportTarget, OutputFlags};
+use crossbuild::client::progress::ProgressMode;
+use crossbuild::client::{self, workers, Lookup};
+use crossbuild::frontend::{self, FrontendOptions, CONTEXT_LOCAL, DOCKERFILE_LOCAL};
+use crossbuild::platform::Platform;
+use prost::Message;
+
+/// Flags of `crossbuild build`, named as in `docker buildx build`.
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// The build context directory.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// The Dockerfile (default: PATH/Dockerfile).
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+    /// Target platforms, comma-separated or repeated (linux/amd64,linux/arm64,...).
+    #[arg(long = "platform", value_delimiter = ',')]
+    platforms: Vec<String>,
+    /// Image names (repeatable).
+    #[arg(short = 't', long = "tag")]
+    tags: Vec<String>,
+    /// Push the image (shorthand for --output type=image,push=true).
+    #[arg(long)]
+    push: bool,
+    /// Load the image into the Docker engine (shorthand for --output type=docker).
+    #[arg(long)]
+    load: bool,
+    /// Outputs: type=image|registry|local|tar|oci|docker|cacheonly,... or a directory, or - for a tar on stdout.
+    #[arg(short = 'o', long = "output")]
+    outputs: Vec<String>,
+    /// Build-time variables (KEY=VALUE, or KEY to take it from the environment).
+    #[arg(long = "build-arg")]
+    build_args: Vec<String>,
+    /// Image labels (KEY=VALUE).
+    #[arg(long = "label")]
+    labels: Vec<String>,
+    /// The stage to build.
+    #[arg(long)]
+    target: Option<String>,
+    /// Do not use the cache at all.
+    #[arg(long)]
+    no_cache: bool,
+    /// Do not use the cache for these stages.
+    #[arg(long = "no-cache-filter")]
+    no_cache_filter: Vec<String>,
+    /// Always look base images up in their registry.
+    #[arg(long)]
+    pull: bool,
+    /// Cache sources (type=registry,ref=...|type=local,src=...).
+    #[arg(long = "cache-from")]
+    cache_from: Vec<String>,
+    /// Cache destinations (type=registry,ref=...|type=local,dest=...|type=inline).
+    #[arg(long = "cache-to")]
+    cache_to: Vec<String>,
+    /// Progress output: auto, tty, plain, rawjson or quiet (default: BUILDKIT_PROGRESS, else auto).
+    #[arg(long)]
+    progress: Option<String>,
+    /// Write the build result's metadata (digest, descriptor, image name, build ref) to this file as JSON.
+    #[arg(long = "metadata-file")]
+    metadata_file: Option<PathBuf>,
+    /// Build a marshalled LLB definition from this file instead of a Dockerfile.
+    #[arg(long = "llb", value_name = "FILE")]
+    llb: Option<PathBuf>,
+}
+
+/// Runs `crossbuild build`.
+pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
+    let context = std::fs::canonicalize(&args.path)
+        .map_err(|e| format!("build context {}: {e}", args.path.display()))?;
+    if !context.is_dir() {
+        return Err(format!(
+            "build context {} is not a directory",
+            context.display()
+        ));
+    }
+    let dockerfile = args
+        .file
+        .clone()
+        .unwrap_or_else(|| context.join("Dockerfile"));
+    let dockerfile_dir = dockerfile
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .ok_or_else(|| format!("invalid Dockerfile path {}", dockerfile.display()))?;
+    let dockerfile_dir = std::fs::canonicalize(dockerfile_dir)
+        .map_err(|e| format!("Dockerfile directory {}: {e}", dockerfile_dir.display()))?;
+    let filename = dockerfile
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| format!("invalid Dockerfile path {}", dockerfile.display()))?;
+
+    let platforms = args
+        .platforms
+        .iter()
+        .map(|p| p.parse::<Platform>().map(|p| p.to_string()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("--platform: {e}"))?;
+    let cache_from =
+        parse_cache_entries(&args.cache_from, &process_env).map_err(|e| e.to_string())?;
+    let cache_to = parse_cache_entries(&args.cache_to, &process_env).map_err(|e| e.to_string())?;
+    let request = FrontendOptionsRequest {
+        filename,
+        target: args.target.clone(),
+        platforms,
+        build_args: parse_build_args(&args.build_args, &process_env).map_err(|e| e.to_string())?,
+        labels: parse_labels(&args.labels).map_err(|e| e.to_string())?,
+        no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter.clone(),
+        pull: args.pull,
+        cache_from: cache_from.clone(),
+        ..Default::default()
+    };
+    let frontend_attrs = request.frontend_attrs().map_err(|e| e.to_string())?;
+    let exports = resolve_exports(&OutputFlags {
+        outputs: args.outputs.clone(),
+        push: args.push,
+        load: args.load,
+        tags: args.tags.clone(),
+    })
+    .map_err(|e| e.to_string())?;
+    if exports.is_empty() {
+        eprintln!(
+            "WARNING: no output specified; the result stays in the build cache \
+             (use --push, --load or -o to export it)"
+        );
+    }
+    let progress = match &args.progress {
+        Some(mode) => mode.parse::<ProgressMode>().map_err(|e| e.to_string())?,
+        None => ProgressMode::from_env()
+            .map_err(|e| format!("BUILDKIT_PROGRESS: {e}"))?
+            .unwrap_or(ProgressMode::Auto),
+    }
+    .resolve_for_stderr();
+    let definition = match &args.llb {
+        Some(path) => Some(read_definition(path)?),
+        None => None,
+    };
+
+    let daemon = client::connect(lookup).await.map_err(|e| e.to_string())?;
+    if progress == ProgressMode::Plain {
+        eprintln!(
+            "#0 using {} ({}, via {})",
+            daemon.address, daemon.kind, daemon.origin
+        );
+    }
+    let build_platform = build_platform(&daemon).await?;
+    let cache_exports = request.cache_exports(&cache_to);
+    let setup = BuildSetup {
+        shared_key: shared_key(&context),
+        local_dirs: BTreeMap::from([
+            (CONTEXT_LOCAL.to_string(), context.clone()),
+            (DOCKERFILE_LOCAL.to_string(), dockerfile_dir),
+        ]),
+        frontend_attrs: frontend_attrs.clone(),
+        exports: exports.clone(),
+        cache: cache_options(&cache_from, &cache_exports),
+        entitlements: request.entitlements(),
+        progress,
+    };
+    let frontend_options =
+        FrontendOptions::from_attrs(&frontend_attrs).map_err(|e| e.to_string())?;
+    let build = run_build(
+        &daemon,
+        setup,
+        async |gateway: &GatewayBuild| match definition {
+            Some(definition) => solve_definition(gateway, definition).await,
+            None => frontend::build(gateway, &frontend_options, &build_platform)
+                .await
+                .map_err(|e| render_frontend_error(&e)),
+        },
+    );
+    let outcome = tokio::select! {
+        outcome = build => outcome,
+        signal = interrupted() => {
+            return Err(format!("{signal}: the build was cancelled"));
+        }
+    };
+    let outcome = outcome.map_err(render_build_error)?;
+    report(&outcome, &exports, args.metadata_file.as_deref())
+}
+
+/// The platform the daemon's first worker builds natively: `$BUILDPLATFORM`.
+async fn build_platform(daemon: &client::Daemon) -> Result<Platform, String> {
+    let workers = workers::list_workers(daemon)
+        .await
+        .map_err(|e| e.to_string())?;
+    let first = workers
+        .first()
+        .and_then(|w| w.platforms.first())
+        .ok_or("the daemon reports no worker platforms")?;
+    first
+        .parse()
+        .map_err(|e| format!("the daemon's platform {first}: {e}"))
+}
+
+/// buildx's shared key: a stable name for this context directory, so the
+/// daemon can send only what changed since the last build.
+fn shared_key(context: &Path) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(context.to_string_lossy().as_bytes());
+    hex::encode(&digest[..16])
+}
+
+fn cache_options(
+    imports: &[crossbuild::client::build_options::CacheEntry],
+    exports: &[crossbuild::client::build_options::CacheEntry],
+) -> Option<CacheOptions> {
+    if imports.is_empty() && exports.is_empty() {
+        return None;
+    }
+    Some(CacheOptions {
+        imports: imports.iter().map(|e| e.to_pb()).collect(),
+        exports: exports.iter().map(|e| e.to_pb()).collect(),
+        ..Default::default()
+    })
+}
+
+fn read_definition(path: &Path) -> Result<pb::Definition, String> {
+    let bytes = super::debug::read_input(Some(path))?;
+    pb::Definition::decode(bytes.as_slice())
+        .map_err(|e| format!("{} is not a marshalled LLB definition: {e}", path.display()))
+}
+
+async fn solve_definition(
+    gateway: &GatewayBuild,
+    definition: pb::Definition,
+) -> Result<gw::Result, String> {
+    let result = gateway
+        .solve(definition, false)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(gw::Result {
+        result: Some(gw::result::Result::Ref(gw::Ref {
+            id: result.unwrap_or_default(),
+            def: None,
+        })),
+        ..Default::default()
+    })
+}
+
+/// A Dockerfile error with the offending line shown under it.
+fn render_frontend_error(error: &frontend::FrontendError) -> String {
+    match error {
+        frontend::FrontendError::Dockerfile {
+            source_line: Some(line),
+            ..
+        } if !line.trim().is_empty() => format!("{error}\n  | {}", line.trim_end()),
+        _ => error.to_string(),
+    }
+}
+
+/// The message for a failed build; the failing step and its last log
+/// lines go to stderr first, as buildx shows them.
+fn render_build_error(error: BuildError) -> String {
+    match error {
+        BuildError::Failed {
+            message,
+            summary: Some(summary),
+        } => {
+            if let Some(step) = summary.failure() {
+                eprintln!("{step}");
+            }
+            message
+        }
+        BuildError::ConnectionLost(message) => {
+            format!("the connection to BuildKit was lost: {message}")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM, naming the signal.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "interrupted",
+        _ = term.recv() => "terminated",
+    }
+}
+
+/// Prints where the result went and writes the metadata file.
+fn report(
+    outcome: &BuildOutcome,
+    exports: &[crossbuild::client::output::ExportSpec],
+    metadata_file: Option<&Path>,
+) -> Result<(), String> {
+    let response = &outcome.exporter_response;
+    if let Some(digest) = response.get("containerimage.digest") {
+        eprintln!("image digest: {digest}");
+    }
+    if let Some(name) = response.get("image.name") {
+        eprintln!("image name: {name}");
+    }
+    for export in exports {
+        match &export.target {
+            ExportTarget::Directory(path) | ExportTarget::File(path) => {
+                eprintln!("exported {} to {}", export.kind, path.display())
+            }
+            _ => {}
+        }
+    }
+    if let Some(path) = metadata_file {
+        let mut metadata: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+        for (key, value) in response {
+            let value = if key == "containerimage.descriptor" {
+                decode_descriptor(value).unwrap_or_else(|| serde_json::Value::String(value.clone()))
+            } else {
+                serde_json::Value::String(value.clone())
+            };
+            metadata.insert(key.clone(), value);
+        }
+        metadata.insert(
+            "buildx.build.ref".to_string(),
+            serde_json::Value::String(outcome.build_ref.clone()),
+        );
+        let text = serde_json::to_string_pretty(&metadata).map_err(|e| e.to_string())?;
+        std::fs::write(path, text)
+            .map_err(|e| format!("cannot write the metadata file {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// buildx writes the descriptor as JSON, not as BuildKit's base64 string.
+fn decode_descriptor(value: &str) -> Option<serde_json::Value> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}

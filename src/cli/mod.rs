@@ -1,0 +1,15 @@
+//! The subcommands of the `crossbuild` CLI, one module each.
+
+pub mod build;
+pub mod cache;
+pub mod debug;
+pub mod workers;
+
+/// How a listing is printed.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    /// For people.
+    Table,
+    /// For tools.
+    Json,
+}

@@ -1,0 +1,33 @@
+//! `crossbuild workers`: the daemon's workers and the platforms they build for.
+
+use crossbuild::client::{self, workers, Lookup};
+
+use super::Format;
+
+/// Lists the workers of the daemon `lookup` finds.
+pub async fn run(lookup: &Lookup, format: Format) -> Result<(), String> {
+    let daemon = client::connect(lookup).await.map_err(|e| e.to_string())?;
+    let workers = workers::list_workers(&daemon)
+        .await
+        .map_err(|e| e.to_string())?;
+    match format {
+        Format::Json => {
+            let text = serde_json::to_string_pretty(&workers).map_err(|e| e.to_string())?;
+            println!("{text}");
+        }
+        Format::Table => {
+            println!(
+                "daemon: {} ({}, via {})",
+                daemon.address, daemon.kind, daemon.origin
+            );
+            for worker in &workers {
+                println!("worker {}", worker.id);
+                println!("  platforms: {}", worker.platforms.join(", "));
+                for (name, value) in &worker.labels {
+                    println!("  {name}={value}");
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! One build from start to end: open the session (local directories,
+//! export targets), start the gateway build, show progress, run the build
+//! function (the frontend core, or a ready definition) against the gateway,
+//! hand its result to the daemon and wait for the exporters.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
+use bollard_buildkit_proto::moby::buildkit::v1::{CacheOptions, StatusRequest};
+use bollard_buildkit_proto::moby::filesync::v1::file_sync_server::FileSyncServer;
+
+use super::connect::{error_chain, Daemon, DaemonKind};
+use super::gateway::{GatewayBuild, GatewayError, SolveOptions};
+use super::output::{ExportSpec, ExportTarget};
+use super::progress::{self, ProgressMode, ProgressSummary};
+use super::session::{
+    FileSendService, FileSyncService, Session, SessionError, SessionServices, FILE_SEND_METHODS,
+    FILE_SYNC_METHODS,
+};
+
+/// Everything a build needs besides its build function.
+#[derive(Debug, Clone, Default)]
+pub struct BuildSetup {
+    /// Key under which the daemon keeps what this client uploaded, so the
+    /// next build of the same context sends only what changed.
+    pub shared_key: String,
+    /// Local directories the daemon may pull, by name (`context`,
+    /// `dockerfile`, named contexts).
+    pub local_dirs: BTreeMap<String, PathBuf>,
+    /// Frontend attributes (also read by the daemon: `no-cache`,
+    /// `attest:*`, cache imports).
+    pub frontend_attrs: BTreeMap<String, String>,
+    /// Outputs.
+    pub exports: Vec<ExportSpec>,
+    /// Cache imports and exports.
+    pub cache: Option<CacheOptions>,
+    /// Entitlements (`network.host`, `security.insecure`).
+    pub entitlements: Vec<String>,
+    /// How progress is shown on stderr.
+    pub progress: ProgressMode,
+}
+
+/// A finished build.
+#[derive(Debug)]
+pub struct BuildOutcome {
+    /// The build's ref (`buildx.build.ref`-style).
+    pub build_ref: String,
+    /// What the exporters answered (`containerimage.digest`, ...).
+    pub exporter_response: HashMap<String, String>,
+    /// The progress summary (steps, cached steps, warnings).
+    pub summary: ProgressSummary,
+}
+
+/// A failed build.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The outputs cannot be served by this daemon.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The session could not be opened.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The build failed; the summary holds the failing step and its logs.
+    #[error("{message}")]
+    Failed {
+        /// What failed, in the daemon's or the frontend's words.
+        message: String,
+        /// Progress up to the failure.
+        summary: Option<ProgressSummary>,
+    },
+    /// The connection to BuildKit broke.
+    #[error("{0}")]
+    ConnectionLost(String),
+}
+
+/// Runs one build. `frontend` produces the result from the gateway: the
+/// Dockerfile frontend core, or a ready-made definition.
+pub async fn run_build<F>(
+    daemon: &Daemon,
+    setup: BuildSetup,
+    frontend: F,
+) -> Result<BuildOutcome, BuildError>
+where
+    F: AsyncFnOnce(&GatewayBuild) -> Result<gw::Result, String>,
+{
+    let exports = exports_for(daemon, setup.exports)?;
+    let mut services = SessionServices::new();
+    services.add(
+        FileSyncServer::new(FileSyncService::new(setup.local_dirs)),
+        FILE_SYNC_METHODS,
+    );
+    let targets: Vec<ExportTarget> = exports.iter().map(|e| e.target.clone()).collect();
+    services.add(FileSendService::new(targets), FILE_SEND_METHODS);
+    let session = Session::start(daemon, &setup.shared_key, services).await?;
+
+    let build = GatewayBuild::start(
+        daemon,
+        SolveOptions {
+            session_id: session.id().to_string(),
+            frontend_attrs: setup.frontend_attrs.into_iter().collect(),
+            exporters: exports.iter().map(ExportSpec::to_pb).collect(),
+            cache: setup.cache,
+            entitlements: setup.entitlements,
+        },
+    );
+    let build_ref = build.build_ref().to_string();
+    let progress_task = spawn_progress(daemon, &build_ref, setup.progress);
+
+    let outcome = frontend(&build).await;
+    let finished = build.finish(outcome).await;
+    let summary = match progress_task.await {
+        Ok(summary) => summary,
+        Err(join) => {
+            tracing::debug!(error = %join, "the progress display failed");
+            None
+        }
+    };
+    session.close().await;
+    match finished {
+        Ok(response) => Ok(BuildOutcome {
+            build_ref,
+            exporter_response: response.exporter_response,
+            summary: summary.unwrap_or_default(),
+        }),
+        Err(GatewayError::ConnectionLost(message)) => Err(BuildError::ConnectionLost(message)),
+        Err(err) => Err(BuildError::Failed {
+            message: err.to_string(),
+            summary,
+        }),
+    }
+}
+
+/// Shows the build's progress on stderr until the daemon ends the stream.
+fn spawn_progress(
+    daemon: &Daemon,
+    build_ref: &str,
+    mode: ProgressMode,
+) -> tokio::task::JoinHandle<Option<ProgressSummary>> {
+    let mut control = daemon.control();
+    let request = StatusRequest {
+        r#ref: build_ref.to_string(),
+    };
+    tokio::spawn(async move {
+        let stream = match control.status(request).await {
+            Ok(response) => response.into_inner(),
+            Err(status) => {
+                tracing::debug!(error = %error_chain(&status), "no progress stream");
+                return None;
+            }
+        };
+        match progress::render(mode, stream, std::io::stderr()).await {
+            Ok(summary) => Some(summary),
+            Err(err) => Some(err.summary),
+        }
+    })
+}
+
+/// Checks the outputs against what this daemon and crossbuild can serve,
+/// and turns `--load` into the Docker engine's own exporter.
+fn exports_for(daemon: &Daemon, exports: Vec<ExportSpec>) -> Result<Vec<ExportSpec>, BuildError> {
+    let exports = if daemon.kind == DaemonKind::DockerEngine {
+        super::output::adapt_for_docker_engine(exports)
+            .map_err(|e| BuildError::Unsupported(e.to_string()))?
+    } else {
+        exports
+    };
+    for export in &exports {
+        match &export.target {
+            ExportTarget::DockerLoad => {
+                return Err(BuildError::Unsupported(
+                    "--load needs a Docker engine as the daemon; with a standalone buildkitd use \
+                     -o type=docker,dest=image.tar and `docker load -i image.tar`"
+                        .to_string(),
+                ))
+            }
+            ExportTarget::OciLayout(path) => {
+                return Err(BuildError::Unsupported(format!(
+                    "exporting an OCI layout directory ({}) is not supported yet; use \
+                     -o type=oci,dest=image.tar",
+                    path.display()
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(exports)
+}

@@ -1,0 +1,445 @@
+//! The frontend core: what turns frontend options and a Dockerfile into a
+//! multi-platform build result, through whatever [`Bridge`] carries the
+//! calls. The direct client runs it in-process over the client-side
+//! gateway; the `# syntax=` image runs the same code over stdio.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
+
+use crate::bridge::{Bridge, BridgeError};
+use crate::dockerfile::convert::{self, ConvertOptions, ImageResolver, NoCache, ResolvedImage};
+use crate::dockerfile::{self, dockerignore};
+use crate::image::ImageConfig;
+use crate::llb::{self, Constrained, Local, MarshalOptions};
+use crate::platform::{Platform, PlatformError};
+
+/// Local name of the build context, as BuildKit's clients send it.
+pub const CONTEXT_LOCAL: &str = "context";
+/// Local name of the directory that holds the Dockerfile.
+pub const DOCKERFILE_LOCAL: &str = "dockerfile";
+
+/// What went wrong in the frontend core.
+#[derive(Debug, thiserror::Error)]
+pub enum FrontendError {
+    /// A frontend option is invalid.
+    #[error("invalid frontend option {key}: {message}")]
+    Option {
+        /// The attribute name (`platform`, `no-cache`, ...).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The Dockerfile could not be read from the client.
+    #[error("failed to read the Dockerfile ({filename}): {message}")]
+    ReadDockerfile {
+        /// The file name asked for.
+        filename: String,
+        /// Why it failed.
+        message: String,
+    },
+    /// The Dockerfile is invalid or cannot be compiled: carries the line.
+    #[error("{filename}:{line}: {message}")]
+    Dockerfile {
+        /// The Dockerfile's name.
+        filename: String,
+        /// 1-based line number (0 when the error has none).
+        line: usize,
+        /// The offending source line, if known.
+        source_line: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A bridge call failed.
+    #[error(transparent)]
+    Bridge(#[from] BridgeError),
+    /// Building the LLB failed.
+    #[error("{0}")]
+    Llb(#[from] llb::LlbError),
+}
+
+/// The options of one Dockerfile build, from BuildKit frontend attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrontendOptions {
+    /// The Dockerfile's name inside the `dockerfile` local (`filename`).
+    pub filename: String,
+    /// The stage to build (`target`).
+    pub target: Option<String>,
+    /// Target platforms (`platform`); empty means the build platform.
+    pub platforms: Vec<Platform>,
+    /// Return an index even for one platform (`multi-platform`).
+    pub multi_platform: bool,
+    /// `build-arg:*`.
+    pub build_args: BTreeMap<String, String>,
+    /// `label:*`.
+    pub labels: BTreeMap<String, String>,
+    /// `no-cache`.
+    pub no_cache: NoCache,
+}
+
+impl FrontendOptions {
+    /// Reads the options from BuildKit frontend attributes (`filename`,
+    /// `target`, `platform`, `build-arg:*`, `label:*`, `no-cache`, ...).
+    pub fn from_attrs(attrs: &BTreeMap<String, String>) -> Result<Self, FrontendError> {
+        let option_error = |key: &str, message: String| FrontendError::Option {
+            key: key.to_string(),
+            message,
+        };
+        let platforms = match attrs.get("platform").map(String::as_str) {
+            None | Some("") => Vec::new(),
+            Some(list) => Platform::parse_list(list)
+                .map_err(|e: PlatformError| option_error("platform", e.to_string()))?,
+        };
+        let build_args: BTreeMap<String, String> = attrs
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("build-arg:")?.to_string(), v.clone())))
+            .collect();
+        let multi_platform = match attrs
+            .get("multi-platform")
+            .or_else(|| build_args.get("BUILDKIT_MULTI_PLATFORM"))
+        {
+            None => false,
+            Some(v) => parse_bool(v)
+                .ok_or_else(|| option_error("multi-platform", format!("{v:?} is not a boolean")))?,
+        };
+        let no_cache = match attrs.get("no-cache") {
+            None => NoCache::None,
+            Some(v) if v.is_empty() => NoCache::All,
+            Some(v) => NoCache::Stages(v.split(',').map(|s| s.trim().to_string()).collect()),
+        };
+        Ok(FrontendOptions {
+            filename: attrs
+                .get("filename")
+                .filter(|f| !f.is_empty())
+                .cloned()
+                .unwrap_or_else(|| "Dockerfile".to_string()),
+            target: attrs.get("target").filter(|t| !t.is_empty()).cloned(),
+            platforms,
+            multi_platform,
+            build_args,
+            labels: attrs
+                .iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix("label:")?.to_string(), v.clone())))
+                .collect(),
+            no_cache,
+        })
+    }
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Builds the Dockerfile the options name: reads it and its ignore file
+/// from the client, compiles one graph per target platform, solves them
+/// and returns the result the exporters take (refs per platform, image
+/// configs, `refs.platforms`).
+pub async fn build(
+    bridge: &dyn Bridge,
+    options: &FrontendOptions,
+    build_platform: &Platform,
+) -> Result<gw::Result, FrontendError> {
+    let source = read_dockerfile(bridge, &options.filename).await?;
+    let dockerfile_error =
+        |line: usize, source_line: Option<String>, message: String| FrontendError::Dockerfile {
+            filename: options.filename.clone(),
+            line,
+            source_line,
+            message,
+        };
+    let dockerfile = dockerfile::parse(&source.dockerfile)
+        .map_err(|e| dockerfile_error(e.line, e.source_line.clone(), e.kind.to_string()))?;
+    let excludes = match &source.dockerignore {
+        Some(bytes) => {
+            dockerignore::read_patterns(bytes).map_err(|e| FrontendError::ReadDockerfile {
+                filename: ".dockerignore".to_string(),
+                message: e.to_string(),
+            })?
+        }
+        None => Vec::new(),
+    };
+    let mut context = Local::new(CONTEXT_LOCAL)
+        .shared_key_hint(CONTEXT_LOCAL)
+        .exclude_patterns(&excludes)
+        .custom_name("[internal] load build context");
+    if let Some(session) = bridge.session_id() {
+        context = context.session_id(session);
+    }
+    let targets = if options.platforms.is_empty() {
+        vec![build_platform.clone()]
+    } else {
+        options.platforms.clone()
+    };
+    let convert_options = ConvertOptions {
+        target: options.target.clone(),
+        target_platforms: targets.clone(),
+        build_platform: build_platform.clone(),
+        build_args: options.build_args.clone(),
+        labels: options.labels.clone(),
+        context: context.into_state(),
+        no_cache: options.no_cache.clone(),
+        named_contexts: BTreeMap::new(),
+    };
+    let resolver = BridgeResolver {
+        bridge,
+        cache: Mutex::new(HashMap::new()),
+    };
+    let builds = convert::convert(&dockerfile, &convert_options, &resolver)
+        .await
+        .map_err(|e| {
+            dockerfile_error(
+                e.line,
+                source_line(&source.dockerfile, e.line),
+                e.message.clone(),
+            )
+        })?;
+
+    let mut refs = BTreeMap::new();
+    let mut metadata = HashMap::new();
+    let mut platform_entries = Vec::new();
+    for platform_build in &builds {
+        let id = platform_build.platform.normalized_id();
+        let definition = llb::marshal_with(
+            &platform_build.state,
+            &MarshalOptions {
+                default_platform: platform_build.platform.clone(),
+            },
+        )?;
+        let result = bridge.solve(definition).await?;
+        let config = platform_build
+            .config
+            .to_json()
+            .map_err(|e| FrontendError::Option {
+                key: "image config".to_string(),
+                message: e.to_string(),
+            })?;
+        metadata.insert(format!("containerimage.config/{id}"), config);
+        platform_entries.push(serde_json::json!({
+            "ID": id,
+            "Platform": platform_json(&platform_build.platform),
+        }));
+        refs.insert(id, result.unwrap_or_default());
+    }
+    metadata.insert(
+        "refs.platforms".to_string(),
+        serde_json::to_vec(&serde_json::json!({ "Platforms": platform_entries }))
+            .unwrap_or_default(),
+    );
+    Ok(assemble_result(refs, metadata, options.multi_platform))
+}
+
+/// A single ref (with an unsuffixed config) when one platform was built and
+/// no index was asked for, as BuildKit's frontend does; refs per platform
+/// otherwise.
+fn assemble_result(
+    refs: BTreeMap<String, String>,
+    mut metadata: HashMap<String, Vec<u8>>,
+    multi_platform: bool,
+) -> gw::Result {
+    if refs.len() == 1 && !multi_platform {
+        if let Some((id, ref_id)) = refs.first_key_value() {
+            if let Some(config) = metadata.remove(&format!("containerimage.config/{id}")) {
+                metadata.insert("containerimage.config".to_string(), config);
+            }
+            return gw::Result {
+                result: Some(gw::result::Result::Ref(gw::Ref {
+                    id: ref_id.clone(),
+                    def: None,
+                })),
+                metadata,
+                ..Default::default()
+            };
+        }
+    }
+    gw::Result {
+        result: Some(gw::result::Result::Refs(gw::RefMap {
+            refs: refs
+                .into_iter()
+                .map(|(id, ref_id)| {
+                    (
+                        id,
+                        gw::Ref {
+                            id: ref_id,
+                            def: None,
+                        },
+                    )
+                })
+                .collect(),
+        })),
+        metadata,
+        ..Default::default()
+    }
+}
+
+/// The text of 1-based `line` in `source`, for error messages.
+fn source_line(source: &[u8], line: usize) -> Option<String> {
+    let text = String::from_utf8_lossy(source);
+    line.checked_sub(1)
+        .and_then(|index| text.lines().nth(index))
+        .map(str::to_string)
+}
+
+fn platform_json(platform: &Platform) -> serde_json::Value {
+    let mut value = serde_json::json!({
+        "architecture": platform.architecture,
+        "os": platform.os,
+    });
+    if let Some(variant) = &platform.variant {
+        value["variant"] = serde_json::Value::String(variant.clone());
+    }
+    value
+}
+
+/// The Dockerfile and its ignore file, as read from the client.
+struct DockerfileSource {
+    dockerfile: Vec<u8>,
+    dockerignore: Option<Vec<u8>>,
+}
+
+/// Reads the Dockerfile (and `<name>.dockerignore` beside it, or the
+/// context's `.dockerignore`) through small local sources that sync only
+/// those files.
+async fn read_dockerfile(
+    bridge: &dyn Bridge,
+    filename: &str,
+) -> Result<DockerfileSource, FrontendError> {
+    let read_error = |message: String| FrontendError::ReadDockerfile {
+        filename: filename.to_string(),
+        message,
+    };
+    let own_ignore = format!("{filename}.dockerignore");
+    let mut local = Local::new(DOCKERFILE_LOCAL)
+        .follow_paths(&[filename, own_ignore.as_str()])
+        .shared_key_hint(DOCKERFILE_LOCAL)
+        .custom_name("[internal] load build definition from Dockerfile");
+    if let Some(session) = bridge.session_id() {
+        local = local.session_id(session);
+    }
+    let definition = llb::marshal(&local.into_state())?;
+    let result = bridge
+        .solve(definition)
+        .await
+        .map_err(|e| read_error(e.0))?
+        .ok_or_else(|| read_error("the client sent no files".to_string()))?;
+    let dockerfile = bridge
+        .read_file(&result, filename)
+        .await
+        .map_err(|e| read_error(e.0))?;
+    let dockerignore = match bridge.read_file(&result, &own_ignore).await {
+        Ok(bytes) => Some(bytes),
+        Err(_) => read_context_dockerignore(bridge).await,
+    };
+    Ok(DockerfileSource {
+        dockerfile,
+        dockerignore,
+    })
+}
+
+async fn read_context_dockerignore(bridge: &dyn Bridge) -> Option<Vec<u8>> {
+    let mut local = Local::new(CONTEXT_LOCAL)
+        .follow_paths(&[".dockerignore"])
+        .shared_key_hint(CONTEXT_LOCAL)
+        .custom_name("[internal] load .dockerignore");
+    if let Some(session) = bridge.session_id() {
+        local = local.session_id(session);
+    }
+    let definition = llb::marshal(&local.into_state()).ok()?;
+    let result = bridge.solve(definition).await.ok()??;
+    bridge.read_file(&result, ".dockerignore").await.ok()
+}
+
+/// Resolves base images through the bridge, once per reference and
+/// platform.
+struct BridgeResolver<'a> {
+    bridge: &'a dyn Bridge,
+    cache: Mutex<HashMap<(String, String), ResolvedImage>>,
+}
+
+#[async_trait::async_trait]
+impl ImageResolver for BridgeResolver<'_> {
+    async fn resolve(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage, String> {
+        let key = (reference.to_string(), platform.normalized_id());
+        if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(hit);
+        }
+        let resolved = self
+            .bridge
+            .resolve_image_config(reference, platform)
+            .await
+            .map_err(|e| e.0)?;
+        let config = ImageConfig::from_json(&resolved.config).map_err(|e| e.to_string())?;
+        let image = ResolvedImage {
+            digest: resolved.digest,
+            config,
+        };
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key, image.clone());
+        }
+        Ok(image)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_from_buildkit_attributes() {
+        let attrs = BTreeMap::from([
+            ("filename".to_string(), "Dockerfile.cross".to_string()),
+            ("platform".to_string(), "linux/amd64,arm64".to_string()),
+            ("build-arg:VERSION".to_string(), "1.2".to_string()),
+            ("label:org.example".to_string(), "yes".to_string()),
+            ("target".to_string(), "runtime".to_string()),
+            ("no-cache".to_string(), "".to_string()),
+        ]);
+        let options = FrontendOptions::from_attrs(&attrs).unwrap();
+        assert_eq!(options.filename, "Dockerfile.cross");
+        assert_eq!(
+            options
+                .platforms
+                .iter()
+                .map(Platform::to_string)
+                .collect::<Vec<_>>(),
+            ["linux/amd64", "linux/arm64"]
+        );
+        assert_eq!(options.build_args["VERSION"], "1.2");
+        assert_eq!(options.labels["org.example"], "yes");
+        assert_eq!(options.target.as_deref(), Some("runtime"));
+        assert_eq!(options.no_cache, NoCache::All);
+        assert!(!options.multi_platform);
+    }
+
+    #[test]
+    fn bad_options_are_named() {
+        let attrs = BTreeMap::from([("platform".to_string(), "linux/arm/v7/extra".to_string())]);
+        let err = FrontendOptions::from_attrs(&attrs).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid frontend option platform"),
+            "{err}"
+        );
+        let attrs = BTreeMap::from([("multi-platform".to_string(), "maybe".to_string())]);
+        assert!(FrontendOptions::from_attrs(&attrs).is_err());
+    }
+
+    #[test]
+    fn one_platform_gives_one_ref_unless_an_index_is_asked_for() {
+        let refs = BTreeMap::from([("linux/amd64".to_string(), "r1".to_string())]);
+        let metadata = HashMap::from([(
+            "containerimage.config/linux/amd64".to_string(),
+            b"{}".to_vec(),
+        )]);
+        let single = assemble_result(refs.clone(), metadata.clone(), false);
+        assert!(matches!(single.result, Some(gw::result::Result::Ref(_))));
+        assert!(single.metadata.contains_key("containerimage.config"));
+        let multi = assemble_result(refs, metadata, true);
+        assert!(matches!(multi.result, Some(gw::result::Result::Refs(_))));
+    }
+}

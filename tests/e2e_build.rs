@@ -1,0 +1,281 @@
+//! `crossbuild build` end to end against the real daemon: Dockerfiles built
+//! for several platforms (arm64 through QEMU), exported every way.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::tree::write_file;
+
+const DOCKERFILE: &str = "\
+FROM localhost:5000/busybox:latest
+ARG TARGETPLATFORM
+RUN uname -m > /arch && echo \"$TARGETPLATFORM\" > /target
+COPY hello.txt /hello.txt
+CMD [\"cat\", \"/arch\"]
+";
+
+fn context_with(dockerfile: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "Dockerfile", dockerfile.as_bytes(), 0o644);
+    write_file(dir.path(), "hello.txt", b"hello from the context\n", 0o644);
+    dir
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[tokio::test]
+async fn two_platforms_to_local_directories() {
+    if common::daemon_or_skip("two_platforms_to_local_directories")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    let context = context_with(DOCKERFILE);
+    let out = tempfile::tempdir().unwrap();
+    let dest = format!("type=local,dest={}", out.path().display());
+    let output = common::crossbuild(
+        context.path(),
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-o",
+            &dest,
+            ".",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    for (dir, machine, platform) in [
+        ("linux_amd64", "x86_64", "linux/amd64"),
+        ("linux_arm64", "aarch64", "linux/arm64"),
+    ] {
+        let root = out.path().join(dir);
+        assert_eq!(read(&root.join("arch")).trim(), machine);
+        assert_eq!(read(&root.join("target")).trim(), platform);
+        assert_eq!(read(&root.join("hello.txt")), "hello from the context\n");
+    }
+    let log = stderr(&output);
+    assert!(log.contains("#0 using unix://"), "{log}");
+    assert!(
+        log.contains("RUN uname -m"),
+        "plain progress names the step: {log}"
+    );
+}
+
+#[tokio::test]
+async fn two_platforms_pushed_as_one_index() {
+    if common::daemon_or_skip("two_platforms_pushed_as_one_index")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    let context = context_with(DOCKERFILE);
+    let metadata = context.path().join("metadata.json");
+    let output = common::crossbuild(
+        context.path(),
+        &[
+            "build",
+            "--progress",
+            "quiet",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-t",
+            "localhost:5000/crossbuild-e2e/push:1",
+            "--push",
+            "--metadata-file",
+            metadata.to_str().unwrap(),
+            ".",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let index = common::registry_manifest("crossbuild-e2e/push", "1");
+    let platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .expect("an index")
+        .iter()
+        .filter_map(|m| {
+            let p = &m["platform"];
+            let arch = p["architecture"].as_str()?;
+            (arch != "unknown").then(|| format!("{}/{}", p["os"].as_str().unwrap_or(""), arch))
+        })
+        .collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    let metadata: serde_json::Value = serde_json::from_str(&read(&metadata)).unwrap();
+    let digest = metadata["containerimage.digest"]
+        .as_str()
+        .expect("digest in metadata");
+    assert!(digest.starts_with("sha256:"), "{metadata}");
+    assert!(
+        metadata["buildx.build.ref"].as_str().is_some(),
+        "{metadata}"
+    );
+}
+
+#[tokio::test]
+async fn oci_archive_holds_both_platforms() {
+    if common::daemon_or_skip("oci_archive_holds_both_platforms")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    let context = context_with(DOCKERFILE);
+    let out = tempfile::tempdir().unwrap();
+    let tar = out.path().join("image.tar");
+    let dest = format!("type=oci,dest={}", tar.display());
+    let output = common::crossbuild(
+        context.path(),
+        &[
+            "build",
+            "--progress",
+            "quiet",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-o",
+            &dest,
+            ".",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let unpacked = out.path().join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    let status = std::process::Command::new("tar")
+        .args([
+            "-xf",
+            tar.to_str().unwrap(),
+            "-C",
+            unpacked.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let index: serde_json::Value =
+        serde_json::from_str(&read(&unpacked.join("index.json"))).unwrap();
+    // index.json points at the image index, which lists the platforms.
+    let inner = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .replace(':', "/");
+    let image_index: serde_json::Value =
+        serde_json::from_str(&read(&unpacked.join("blobs").join(inner))).unwrap();
+    let archs: Vec<&str> = image_index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["platform"]["architecture"].as_str())
+        .filter(|a| *a != "unknown")
+        .collect();
+    assert_eq!(archs, ["amd64", "arm64"]);
+}
+
+#[tokio::test]
+async fn dockerfile_errors_name_the_line() {
+    if common::daemon_or_skip("dockerfile_errors_name_the_line")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    let context = context_with("FROM localhost:5000/busybox:latest\nRUN true\nFOO bar\n");
+    let output = common::crossbuild(context.path(), &["build", "--progress", "quiet", "."]);
+    assert!(!output.status.success());
+    let log = stderr(&output);
+    assert!(log.contains("Dockerfile:3"), "{log}");
+    assert!(log.contains("unknown instruction"), "{log}");
+    assert_eq!(log.matches("error:").count(), 1, "{log}");
+}
+
+#[tokio::test]
+async fn failing_step_shows_its_logs() {
+    if common::daemon_or_skip("failing_step_shows_its_logs")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    let context = context_with(
+        "FROM localhost:5000/busybox:latest\nRUN echo about to fail-$RANDOM && exit 3\n",
+    );
+    let output = common::crossbuild(context.path(), &["build", "--progress", "quiet", "."]);
+    assert!(!output.status.success());
+    let log = stderr(&output);
+    assert!(log.contains("about to fail"), "{log}");
+    assert!(log.contains("exit code: 3"), "{log}");
+}
+
+#[tokio::test]
+async fn sigint_during_a_run_step_stops_the_build_on_the_daemon() {
+    if common::daemon_or_skip("sigint_during_a_run_step_stops_the_build_on_the_daemon")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    // A unique sleep length makes the step's process easy to find on the host.
+    let marker = 4000 + (std::process::id() % 1000);
+    let context = context_with(&format!(
+        "FROM localhost:5000/busybox:latest\nRUN echo started && sleep {marker}\n"
+    ));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_crossbuild"))
+        .args(["build", "--progress", "plain", "--no-cache", "."])
+        .current_dir(context.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sleeping = format!("sleep {marker}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !process_running(&sleeping) {
+        assert!(Instant::now() < deadline, "the RUN step never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = child.id() as i32;
+    let interrupted = Instant::now();
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let took = interrupted.elapsed();
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(!status.success());
+    assert!(took < Duration::from_secs(2), "took {took:?} to stop");
+    assert!(
+        log.contains("interrupted: the build was cancelled"),
+        "{log}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process_running(&sleeping) {
+        assert!(Instant::now() < deadline, "the daemon still runs the step");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// True if some process on the machine has exactly this command line.
+fn process_running(command_line: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .map(|raw| {
+                let text: Vec<String> = raw
+                    .split(|b| *b == 0)
+                    .filter(|part| !part.is_empty())
+                    .map(|part| String::from_utf8_lossy(part).into_owned())
+                    .collect();
+                text.join(" ") == command_line
+            })
+            .unwrap_or(false)
+    })
+}
