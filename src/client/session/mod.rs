@@ -9,6 +9,7 @@
 //! serves go along as `X-Docker-Expose-Session-*` headers: the daemon calls
 //! only the methods listed.
 
+mod auth;
 mod filesend;
 mod health;
 mod raw;
@@ -32,6 +33,10 @@ use tonic::service::{Routes, RoutesBuilder};
 use super::connect::{error_chain, Daemon, DaemonIo, DaemonKind};
 use super::engine;
 
+pub use auth::{
+    AuthError, AuthService, CredentialHelper, Credentials, DockerConfig, ProcessHelper,
+    AUTH_METHODS,
+};
 pub use filesend::{FileSendService, SendTarget, FILE_SEND_METHODS};
 pub use health::SessionHealth;
 pub use upload::{FileSyncService, FILE_SYNC_METHODS};
