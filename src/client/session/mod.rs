@@ -13,6 +13,7 @@ mod auth;
 mod filesend;
 mod health;
 mod raw;
+mod secrets;
 mod upload;
 
 use std::convert::Infallible;
@@ -39,6 +40,7 @@ pub use auth::{
 };
 pub use filesend::{FileSendService, SendTarget, FILE_SEND_METHODS};
 pub use health::SessionHealth;
+pub use secrets::{SecretsError, SecretsService, MAX_SECRET_SIZE, SECRETS_METHODS};
 pub use upload::{FileSyncService, FILE_SYNC_METHODS};
 
 /// The gRPC methods of the health service, as the daemon expects them listed.
