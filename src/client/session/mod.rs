@@ -1,6 +1,6 @@
 //! The build session: an HTTP/2 connection on which the *daemon* is the
 //! client and crossbuild serves gRPC — health, file sync (the context
-//! upload), file send (exports), and later auth, secrets and SSH.
+//! upload), file send (exports), registry auth, secrets and SSH agents.
 //!
 //! Two doors lead to it. A buildkitd takes `Control.Session`, a stream of
 //! byte messages that carries the HTTP/2 connection; a Docker engine takes
@@ -14,6 +14,7 @@ mod filesend;
 mod health;
 mod raw;
 mod secrets;
+mod ssh;
 mod upload;
 
 use std::convert::Infallible;
@@ -41,6 +42,7 @@ pub use auth::{
 pub use filesend::{FileSendService, SendTarget, FILE_SEND_METHODS};
 pub use health::SessionHealth;
 pub use secrets::{SecretsError, SecretsService, MAX_SECRET_SIZE, SECRETS_METHODS};
+pub use ssh::{SshError, SshService, DEFAULT_SSH_ID, SSH_METHODS};
 pub use upload::{FileSyncService, FILE_SYNC_METHODS};
 
 /// The gRPC methods of the health service, as the daemon expects them listed.
