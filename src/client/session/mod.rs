@@ -285,4 +285,25 @@ mod tests {
         let services = SessionServices::new();
         assert!(services.methods().contains(&"/grpc.health.v1.Health/Check"));
     }
+
+    #[test]
+    fn auth_secrets_and_ssh_services_can_be_served() {
+        use bollard_buildkit_proto::moby::buildkit::secrets::v1::secrets_server::SecretsServer;
+        use bollard_buildkit_proto::moby::filesync::v1::auth_server::AuthServer;
+        use bollard_buildkit_proto::moby::sshforward::v1::ssh_server::SshServer;
+        let mut services = SessionServices::new();
+        services
+            .add(
+                AuthServer::new(AuthService::new(DockerConfig::default())),
+                AUTH_METHODS,
+            )
+            .add(
+                SecretsServer::new(SecretsService::default()),
+                SECRETS_METHODS,
+            )
+            .add(SshServer::new(SshService::default()), SSH_METHODS);
+        assert!(services
+            .methods()
+            .contains(&"/moby.sshforward.v1.SSH/ForwardAgent"));
+    }
 }
