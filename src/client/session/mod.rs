@@ -1,6 +1,6 @@
 //! The build session: an HTTP/2 connection on which the *daemon* is the
 //! client and crossbuild serves gRPC — health, file sync (the context
-//! upload), file send (exports), and later auth, secrets and SSH.
+//! upload), file send (exports), registry auth, secrets and SSH agents.
 //!
 //! Two doors lead to it. A buildkitd takes `Control.Session`, a stream of
 //! byte messages that carries the HTTP/2 connection; a Docker engine takes
@@ -9,9 +9,12 @@
 //! serves go along as `X-Docker-Expose-Session-*` headers: the daemon calls
 //! only the methods listed.
 
+mod auth;
 mod filesend;
 mod health;
 mod raw;
+mod secrets;
+mod ssh;
 mod upload;
 
 use std::convert::Infallible;
@@ -32,8 +35,14 @@ use tonic::service::{Routes, RoutesBuilder};
 use super::connect::{error_chain, Daemon, DaemonIo, DaemonKind};
 use super::engine;
 
+pub use auth::{
+    AuthError, AuthService, CredentialHelper, Credentials, DockerConfig, ProcessHelper,
+    AUTH_METHODS,
+};
 pub use filesend::{FileSendService, FILE_SEND_METHODS};
 pub use health::SessionHealth;
+pub use secrets::{SecretsError, SecretsService, MAX_SECRET_SIZE, SECRETS_METHODS};
+pub use ssh::{SshError, SshService, DEFAULT_SSH_ID, SSH_METHODS};
 pub use upload::{FileSyncService, FILE_SYNC_METHODS};
 
 /// The gRPC methods of the health service, as the daemon expects them listed.
@@ -275,5 +284,26 @@ mod tests {
     fn health_methods_are_always_listed() {
         let services = SessionServices::new();
         assert!(services.methods().contains(&"/grpc.health.v1.Health/Check"));
+    }
+
+    #[test]
+    fn auth_secrets_and_ssh_services_can_be_served() {
+        use bollard_buildkit_proto::moby::buildkit::secrets::v1::secrets_server::SecretsServer;
+        use bollard_buildkit_proto::moby::filesync::v1::auth_server::AuthServer;
+        use bollard_buildkit_proto::moby::sshforward::v1::ssh_server::SshServer;
+        let mut services = SessionServices::new();
+        services
+            .add(
+                AuthServer::new(AuthService::new(DockerConfig::default())),
+                AUTH_METHODS,
+            )
+            .add(
+                SecretsServer::new(SecretsService::default()),
+                SECRETS_METHODS,
+            )
+            .add(SshServer::new(SshService::default()), SSH_METHODS);
+        assert!(services
+            .methods()
+            .contains(&"/moby.sshforward.v1.SSH/ForwardAgent"));
     }
 }
