@@ -10,11 +10,13 @@ use bollard_buildkit_proto::pb;
 use clap::Args;
 use crossbuild::client::build::{run_build, BuildError, BuildOutcome, BuildSetup};
 use crossbuild::client::build_options::{
-    parse_build_args, parse_cache_entries, parse_labels, process_env, FrontendOptionsRequest,
+    parse_build_args, parse_cache_entries, parse_labels, parse_secret, parse_ssh, process_env,
+    FrontendOptionsRequest,
 };
 use crossbuild::client::gateway::GatewayBuild;
 use crossbuild::client::output::{resolve_exports, ExportTarget, OutputFlags};
 use crossbuild::client::progress::ProgressMode;
+use crossbuild::client::session::DockerConfig;
 use crossbuild::client::{self, workers, Lookup};
 use crossbuild::frontend::{self, FrontendOptions, CONTEXT_LOCAL, DOCKERFILE_LOCAL};
 use crossbuild::platform::Platform;
@@ -68,6 +70,12 @@ pub struct BuildArgs {
     /// Cache destinations (type=registry,ref=...|type=local,dest=...|type=inline).
     #[arg(long = "cache-to")]
     cache_to: Vec<String>,
+    /// Secrets for RUN --mount=type=secret (id=NAME,src=FILE or id=NAME,env=VAR).
+    #[arg(long = "secret")]
+    secrets: Vec<String>,
+    /// SSH agents for RUN --mount=type=ssh (default, or ID=/path/to/agent.sock).
+    #[arg(long = "ssh")]
+    ssh: Vec<String>,
     /// Progress output: auto, tty, plain, rawjson or quiet (default: BUILDKIT_PROGRESS, else auto).
     #[arg(long)]
     progress: Option<String>,
@@ -152,6 +160,22 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
             .unwrap_or(ProgressMode::Auto),
     }
     .resolve_for_stderr();
+    let secrets = args
+        .secrets
+        .iter()
+        .map(|s| parse_secret(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("--secret: {e}"))?;
+    let ssh = args
+        .ssh
+        .iter()
+        .map(|s| parse_ssh(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("--ssh: {e}"))?;
+    let registry_auth = match DockerConfig::default_path(&process_env) {
+        Some(path) => DockerConfig::load(&path).map_err(|e| e.to_string())?,
+        None => DockerConfig::default(),
+    };
     let definition = match &args.llb {
         Some(path) => Some(read_definition(path)?),
         None => None,
@@ -177,6 +201,9 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
         cache: cache_options(&cache_from, &cache_exports),
         entitlements: request.entitlements(),
         progress,
+        secrets,
+        ssh,
+        registry_auth: Some(registry_auth),
     };
     let frontend_options =
         FrontendOptions::from_attrs(&frontend_attrs).map_err(|e| e.to_string())?;

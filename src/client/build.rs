@@ -10,14 +10,19 @@ use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
 use bollard_buildkit_proto::moby::buildkit::v1::{CacheOptions, StatusRequest};
 use bollard_buildkit_proto::moby::filesync::v1::file_sync_server::FileSyncServer;
 
+use super::build_options::{process_env, SecretSpec, SshSpec};
 use super::connect::{error_chain, Daemon, DaemonKind};
 use super::gateway::{GatewayBuild, GatewayError, SolveOptions};
 use super::output::{ExportSpec, ExportTarget};
 use super::progress::{self, ProgressMode, ProgressSummary};
 use super::session::{
-    FileSendService, FileSyncService, Session, SessionError, SessionServices, FILE_SEND_METHODS,
-    FILE_SYNC_METHODS,
+    AuthService, DockerConfig, FileSendService, FileSyncService, SecretsService, Session,
+    SessionError, SessionServices, SshService, AUTH_METHODS, FILE_SEND_METHODS, FILE_SYNC_METHODS,
+    SECRETS_METHODS, SSH_METHODS,
 };
+use bollard_buildkit_proto::moby::buildkit::secrets::v1::secrets_server::SecretsServer;
+use bollard_buildkit_proto::moby::filesync::v1::auth_server::AuthServer;
+use bollard_buildkit_proto::moby::sshforward::v1::ssh_server::SshServer;
 
 /// Everything a build needs besides its build function.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +44,12 @@ pub struct BuildSetup {
     pub entitlements: Vec<String>,
     /// How progress is shown on stderr.
     pub progress: ProgressMode,
+    /// `--secret`s served to `RUN --mount=type=secret`.
+    pub secrets: Vec<SecretSpec>,
+    /// `--ssh` agents served to `RUN --mount=type=ssh`.
+    pub ssh: Vec<SshSpec>,
+    /// Registry credentials (the Docker config); `None` builds anonymously.
+    pub registry_auth: Option<DockerConfig>,
 }
 
 /// A finished build.
@@ -61,6 +72,9 @@ pub enum BuildError {
     /// The session could not be opened.
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// A `--secret` or `--ssh` source cannot be served.
+    #[error("{0}")]
+    SessionSetup(String),
     /// The build failed; the summary holds the failing step and its logs.
     #[error("{message}")]
     Failed {
@@ -92,6 +106,19 @@ where
     );
     let targets: Vec<ExportTarget> = exports.iter().map(|e| e.target.clone()).collect();
     services.add(FileSendService::new(targets), FILE_SEND_METHODS);
+    if let Some(config) = setup.registry_auth {
+        services.add(AuthServer::new(AuthService::new(config)), AUTH_METHODS);
+    }
+    if !setup.secrets.is_empty() {
+        let secrets = SecretsService::new(&setup.secrets, &process_env)
+            .map_err(|e| BuildError::SessionSetup(e.to_string()))?;
+        services.add(SecretsServer::new(secrets), SECRETS_METHODS);
+    }
+    if !setup.ssh.is_empty() {
+        let ssh = SshService::new(&setup.ssh, &process_env)
+            .map_err(|e| BuildError::SessionSetup(e.to_string()))?;
+        services.add(SshServer::new(ssh), SSH_METHODS);
+    }
     let session = Session::start(daemon, &setup.shared_key, services).await?;
 
     let build = GatewayBuild::start(
