@@ -52,6 +52,16 @@ async fn a_secret_is_usable_in_run_and_absent_from_everything_exported() {
         .unwrap();
     let progress = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{progress}");
+    // rawjson: every progress line is one JSON status message.
+    let statuses: Vec<serde_json::Value> = progress
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        statuses.iter().any(|s| s["vertexes"].is_array()),
+        "{progress}"
+    );
     // The build saw the secret (the RUN compared it), wrote /ok, and the
     // secret appears in no exported byte: layers are gzip, so unpack them.
     let unpacked = dir.path().join("unpacked");

@@ -15,7 +15,7 @@
 //! Wiring into a tonic bidi service (the outbound item type is the
 //! response stream's, so a failure can end the stream with a status):
 //!
-//! ```ignore
+//! ```text
 //! async fn diff_copy(&self, req: Request<Streaming<Packet>>)
 //!     -> Result<Response<ReceiverStream<Result<Packet, Status>>>, Status> {
 //!     let (dir, opts) = self.lookup(req.metadata())?; // dir-name, *-patterns, followpaths

@@ -1,0 +1,120 @@
+//! The CLI's other faces against the real daemon: the tty progress display
+//! under a pseudo-terminal, `--load` into the Docker engine, `du`, `prune`.
+
+mod common;
+
+use common::tree::write_file;
+
+fn context(dockerfile: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "Dockerfile", dockerfile.as_bytes(), 0o644);
+    write_file(dir.path(), "hello.txt", b"hello\n", 0o644);
+    dir
+}
+
+#[tokio::test]
+async fn tty_progress_under_a_pseudo_terminal() {
+    if common::daemon_or_skip("tty_progress_under_a_pseudo_terminal")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    let dir =
+        context("FROM localhost:5000/busybox:latest\nRUN echo tty-step-ran\nCOPY hello.txt /\n");
+    // `script` gives crossbuild a real pseudo-terminal on stdin/stdout/stderr,
+    // so `--progress auto` must pick the tty display.
+    let command = format!(
+        "{} build --no-cache {}",
+        env!("CARGO_BIN_EXE_crossbuild"),
+        dir.path().display()
+    );
+    let output = std::process::Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env("COLUMNS", "100")
+        .env("LINES", "40")
+        .output()
+        .expect("run script");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{screen}");
+    assert!(screen.contains("[+] Building"), "{screen}");
+    assert!(screen.contains("FINISHED"), "{screen}");
+    assert!(screen.contains("RUN echo tty-step-ran"), "{screen}");
+    assert!(
+        screen.contains("\x1b["),
+        "expected cursor movement in tty mode: {screen}"
+    );
+}
+
+#[tokio::test]
+async fn load_puts_the_image_into_the_docker_engine() {
+    let Some(daemon) = common::daemon_or_skip("load_puts_the_image_into_the_docker_engine").await
+    else {
+        return;
+    };
+    if daemon.kind != crossbuild::client::DaemonKind::DockerEngine {
+        panic!("--load needs the Docker engine the test environment runs");
+    }
+    let dir = context("FROM localhost:5000/busybox:latest\nCOPY hello.txt /hello.txt\n");
+    let tag = format!("crossbuild-e2e/load:{}", std::process::id());
+    let output = common::crossbuild(
+        dir.path(),
+        &["build", "--progress", "quiet", "--load", "-t", &tag, "."],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run = std::process::Command::new("docker")
+        .args(["run", "--rm", &tag, "cat", "/hello.txt"])
+        .output()
+        .expect("run docker");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "hello\n");
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", &tag])
+        .output();
+}
+
+#[tokio::test]
+async fn du_and_prune_report_cache_records() {
+    if common::daemon_or_skip("du_and_prune_report_cache_records")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let du = common::crossbuild(dir.path(), &["du", "--format", "json"]);
+    assert!(
+        du.status.success(),
+        "{}",
+        String::from_utf8_lossy(&du.stderr)
+    );
+    let records: serde_json::Value = serde_json::from_slice(&du.stdout).expect("JSON");
+    let records = records.as_array().expect("a list");
+    assert!(
+        !records.is_empty(),
+        "the tests built things, the cache cannot be empty"
+    );
+    assert!(records
+        .iter()
+        .all(|r| r["size"].is_i64() && r["id"].is_string()));
+    let table = common::crossbuild(dir.path(), &["du"]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("Total:"));
+    // Plain prune only drops records no build uses, so it is safe beside
+    // the other tests.
+    let prune = common::crossbuild(dir.path(), &["prune", "--format", "json"]);
+    assert!(
+        prune.status.success(),
+        "{}",
+        String::from_utf8_lossy(&prune.stderr)
+    );
+    let removed: serde_json::Value = serde_json::from_slice(&prune.stdout).expect("JSON");
+    assert!(removed.is_array());
+}
