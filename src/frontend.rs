@@ -76,6 +76,9 @@ pub struct FrontendOptions {
     pub labels: BTreeMap<String, String>,
     /// `no-cache`.
     pub no_cache: NoCache,
+    /// `context:<name>` values: named build contexts (`local:<dir name>`,
+    /// `docker-image://ref`, `https://...`, git URLs).
+    pub named_contexts: BTreeMap<String, String>,
 }
 
 impl FrontendOptions {
@@ -123,8 +126,52 @@ impl FrontendOptions {
                 .filter_map(|(k, v)| Some((k.strip_prefix("label:")?.to_string(), v.clone())))
                 .collect(),
             no_cache,
+            named_contexts: attrs
+                .iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix("context:")?.to_string(), v.clone())))
+                .collect(),
         })
     }
+}
+
+/// The LLB source a named build context stands for.
+fn named_context_state(
+    name: &str,
+    value: &str,
+    session: Option<&str>,
+) -> Result<llb::State, FrontendError> {
+    let unsupported = |what: &str| FrontendError::Option {
+        key: format!("context:{name}"),
+        message: format!("{what} named contexts are not supported yet"),
+    };
+    if let Some(local_name) = value.strip_prefix("local:") {
+        let mut local = Local::new(local_name)
+            .shared_key_hint(local_name)
+            .custom_name(&format!("[internal] load build context {name}"));
+        if let Some(session) = session {
+            local = local.session_id(session);
+        }
+        return Ok(local.into_state());
+    }
+    if let Some(reference) = value.strip_prefix("docker-image://") {
+        return Ok(llb::Image::new(reference)?.into_state());
+    }
+    if value.starts_with("oci-layout://") {
+        return Err(unsupported("oci-layout://"));
+    }
+    if value.starts_with("https://") || value.starts_with("http://") {
+        if value.ends_with(".git") || value.contains(".git#") {
+            return Ok(llb::Git::new(value)?.into_state());
+        }
+        return Ok(llb::Http::new(value)?.into_state());
+    }
+    if value.starts_with("git@") || value.starts_with("git://") || value.starts_with("ssh://") {
+        return Ok(llb::Git::new(value)?.into_state());
+    }
+    Err(FrontendError::Option {
+        key: format!("context:{name}"),
+        message: format!("unsupported named context value {value:?}"),
+    })
 }
 
 /// Go's `strconv.ParseBool`.
@@ -184,7 +231,16 @@ pub async fn build(
         labels: options.labels.clone(),
         context: context.into_state(),
         no_cache: options.no_cache.clone(),
-        named_contexts: BTreeMap::new(),
+        named_contexts: options
+            .named_contexts
+            .iter()
+            .map(|(name, value)| {
+                Ok((
+                    name.clone(),
+                    named_context_state(name, value, bridge.session_id())?,
+                ))
+            })
+            .collect::<Result<_, FrontendError>>()?,
     };
     let resolver = BridgeResolver {
         bridge,

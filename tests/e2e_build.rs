@@ -279,3 +279,38 @@ fn process_running(command_line: &str) -> bool {
             .unwrap_or(false)
     })
 }
+
+#[tokio::test]
+async fn named_contexts_feed_from_and_copy_from() {
+    if common::daemon_or_skip("named_contexts_feed_from_and_copy_from")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    let context = context_with(
+        "FROM base\nCOPY --from=extra note.txt /note.txt\nRUN cat /note.txt > /seen\n",
+    );
+    let extra = tempfile::tempdir().unwrap();
+    write_file(extra.path(), "note.txt", b"from a named context\n", 0o644);
+    let out = tempfile::tempdir().unwrap();
+    let output = common::crossbuild(
+        context.path(),
+        &[
+            "build",
+            "--progress",
+            "quiet",
+            "--build-context",
+            "base=docker-image://localhost:5000/busybox:latest",
+            "--build-context",
+            &format!("extra={}", extra.path().display()),
+            "-o",
+            &format!("type=local,dest={}", out.path().display()),
+            ".",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(read(&out.path().join("seen")), "from a named context\n");
+    // The base really was busybox: its shell ran the RUN step.
+    assert!(out.path().join("bin/busybox").exists());
+}

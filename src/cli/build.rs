@@ -10,8 +10,8 @@ use bollard_buildkit_proto::pb;
 use clap::Args;
 use crossbuild::client::build::{run_build, BuildError, BuildOutcome, BuildSetup};
 use crossbuild::client::build_options::{
-    parse_build_args, parse_cache_entries, parse_labels, parse_secret, parse_ssh, process_env,
-    FrontendOptionsRequest,
+    parse_build_args, parse_build_context, parse_cache_entries, parse_labels, parse_secret,
+    parse_ssh, process_env, FrontendOptionsRequest,
 };
 use crossbuild::client::gateway::GatewayBuild;
 use crossbuild::client::output::{resolve_exports, ExportTarget, OutputFlags};
@@ -70,6 +70,9 @@ pub struct BuildArgs {
     /// Cache destinations (type=registry,ref=...|type=local,dest=...|type=inline).
     #[arg(long = "cache-to")]
     cache_to: Vec<String>,
+    /// Extra named contexts for FROM and COPY --from (name=DIR, name=docker-image://REF, name=https://URL).
+    #[arg(long = "build-context")]
+    build_contexts: Vec<String>,
     /// Secrets for RUN --mount=type=secret (id=NAME,src=FILE or id=NAME,env=VAR).
     #[arg(long = "secret")]
     secrets: Vec<String>,
@@ -137,6 +140,12 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
         no_cache_filter: args.no_cache_filter.clone(),
         pull: args.pull,
         cache_from: cache_from.clone(),
+        contexts: args
+            .build_contexts
+            .iter()
+            .map(|c| parse_build_context(c))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?,
         ..Default::default()
     };
     let frontend_attrs = request.frontend_attrs().map_err(|e| e.to_string())?;
@@ -192,10 +201,14 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
     let cache_exports = request.cache_exports(&cache_to);
     let setup = BuildSetup {
         shared_key: shared_key(&context),
-        local_dirs: BTreeMap::from([
-            (CONTEXT_LOCAL.to_string(), context.clone()),
-            (DOCKERFILE_LOCAL.to_string(), dockerfile_dir),
-        ]),
+        local_dirs: request
+            .context_local_dirs()
+            .into_iter()
+            .chain([
+                (CONTEXT_LOCAL.to_string(), context.clone()),
+                (DOCKERFILE_LOCAL.to_string(), dockerfile_dir),
+            ])
+            .collect(),
         frontend_attrs: frontend_attrs.clone(),
         exports: exports.clone(),
         cache: cache_options(&cache_from, &cache_exports),
