@@ -147,7 +147,7 @@ fn named_context_state(
     if let Some(local_name) = value.strip_prefix("local:") {
         let mut local = Local::new(local_name)
             .shared_key_hint(local_name)
-            .custom_name(&format!("[internal] load build context {name}"));
+            .custom_name(format!("[internal] load build context {name}"));
         if let Some(session) = session {
             local = local.session_id(session);
         }

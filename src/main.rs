@@ -45,6 +45,9 @@ enum Command {
         /// Remove everything not in use, not only what is old.
         #[arg(long)]
         all: bool,
+        /// Only records matching this filter (BuildKit's syntax, e.g. description~=RUN make); repeatable.
+        #[arg(long = "filter")]
+        filters: Vec<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
@@ -64,6 +67,7 @@ enum DebugCommand {
 }
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -91,13 +95,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// Rust ignores SIGPIPE, which turns `crossbuild du | head` into a panic
+/// on the next write; a command-line tool should just stop, like `cat`.
+fn restore_sigpipe() {
+    // SAFETY: called first thing in main, before any thread exists;
+    // SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 async fn run(cli: Cli) -> Result<(), String> {
     let lookup = Lookup::from_env(cli.addr);
     match cli.command {
         Command::Build(args) => cli::build::run(&lookup, *args).await,
         Command::Workers { format } => cli::workers::run(&lookup, format).await,
         Command::Du { format } => cli::cache::du(&lookup, format).await,
-        Command::Prune { all, format } => cli::cache::prune(&lookup, all, format).await,
+        Command::Prune {
+            all,
+            filters,
+            format,
+        } => cli::cache::prune(&lookup, all, &filters, format).await,
         Command::Debug(DebugCommand::Llb { file }) => cli::debug::dump_llb(file.as_deref()),
     }
 }

@@ -101,6 +101,10 @@ async fn two_platforms_pushed_as_one_index() {
     );
     assert!(output.status.success(), "{}", stderr(&output));
     let index = common::registry_manifest("crossbuild-e2e/push", "1");
+    assert_eq!(
+        index["mediaType"], "application/vnd.oci.image.index.v1+json",
+        "{index}"
+    );
     let platforms: Vec<String> = index["manifests"]
         .as_array()
         .expect("an index")

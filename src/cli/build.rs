@@ -130,6 +130,14 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
     let cache_from =
         parse_cache_entries(&args.cache_from, &process_env).map_err(|e| e.to_string())?;
     let cache_to = parse_cache_entries(&args.cache_to, &process_env).map_err(|e| e.to_string())?;
+    if let Some(local) = cache_from.iter().chain(&cache_to).find(|e| e.ty == "local") {
+        // Local cache goes through a content store served in the session,
+        // which crossbuild does not serve yet; fail before any work.
+        return Err(format!(
+            "cache type=local ({:?}) is not supported yet; use type=registry,ref=... or type=inline",
+            local.attrs
+        ));
+    }
     let request = FrontendOptionsRequest {
         filename,
         target: args.target.clone(),

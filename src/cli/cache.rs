@@ -15,9 +15,14 @@ pub async fn du(lookup: &Lookup, format: Format) -> Result<(), String> {
 }
 
 /// Removes unused cache records and prints what went.
-pub async fn prune(lookup: &Lookup, all: bool, format: Format) -> Result<(), String> {
+pub async fn prune(
+    lookup: &Lookup,
+    all: bool,
+    filters: &[String],
+    format: Format,
+) -> Result<(), String> {
     let daemon = client::connect(lookup).await.map_err(|e| e.to_string())?;
-    let removed = build_cache::prune(&daemon, all)
+    let removed = build_cache::prune(&daemon, all, filters)
         .await
         .map_err(|e| e.to_string())?;
     print_records(&removed, format)

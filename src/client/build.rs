@@ -13,7 +13,7 @@ use bollard_buildkit_proto::moby::filesync::v1::file_sync_server::FileSyncServer
 use super::build_options::{process_env, SecretSpec, SshSpec};
 use super::connect::{error_chain, Daemon, DaemonKind};
 use super::gateway::{GatewayBuild, GatewayError, SolveOptions};
-use super::output::{ExportSpec, ExportTarget};
+use super::output::{ExportSpec, ExportTarget, ExporterKind};
 use super::progress::{self, ProgressMode, ProgressSummary};
 use super::session::{
     AuthService, DockerConfig, FileSendService, FileSyncService, SecretsService, Session,
@@ -192,7 +192,16 @@ fn exports_for(daemon: &Daemon, exports: Vec<ExportSpec>) -> Result<Vec<ExportSp
     } else {
         exports
     };
-    for export in &exports {
+    let mut exports = exports;
+    for export in &mut exports {
+        // One OCI index is what crossbuild promises; BuildKit's default for
+        // pushed images is still Docker's manifest list.
+        if matches!(export.kind, ExporterKind::Image | ExporterKind::Moby) {
+            export
+                .attrs
+                .entry("oci-mediatypes".to_string())
+                .or_insert_with(|| "true".to_string());
+        }
         match &export.target {
             ExportTarget::DockerLoad => {
                 return Err(BuildError::Unsupported(

@@ -61,8 +61,13 @@ pub async fn disk_usage(daemon: &Daemon) -> Result<Vec<CacheRecord>, CacheError>
 }
 
 /// Removes cache records not in use (with `all`, also those that would be
-/// kept as recently used) and returns what was removed.
-pub async fn prune(daemon: &Daemon, all: bool) -> Result<Vec<CacheRecord>, CacheError> {
+/// kept as recently used) that match every `filter` (BuildKit's syntax,
+/// e.g. `description~=RUN make`) and returns what was removed.
+pub async fn prune(
+    daemon: &Daemon,
+    all: bool,
+    filters: &[String],
+) -> Result<Vec<CacheRecord>, CacheError> {
     let prune_error = |status: tonic::Status| CacheError {
         action: "pruning the build cache",
         message: error_chain(&status),
@@ -71,6 +76,7 @@ pub async fn prune(daemon: &Daemon, all: bool) -> Result<Vec<CacheRecord>, Cache
         .control()
         .prune(PruneRequest {
             all,
+            filter: filters.to_vec(),
             ..Default::default()
         })
         .await

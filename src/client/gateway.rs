@@ -72,6 +72,10 @@ pub struct SolveOptions {
 pub struct GatewayBuild {
     build_ref: String,
     session_id: Option<String>,
+    /// Cache sources every solve of this build may take results from
+    /// (`--cache-from`): BuildKit applies imports per gateway solve, not
+    /// per build.
+    cache_imports: Vec<gw::CacheOptionsEntry>,
     bridge: LlbBridgeClient<Channel>,
     /// The in-flight `Control.Solve`; aborted when the build is dropped, so
     /// an interrupted client cancels the build on the daemon too.
@@ -91,6 +95,20 @@ impl GatewayBuild {
     pub fn start(daemon: &Daemon, options: SolveOptions) -> GatewayBuild {
         let build_ref = super::session::new_id();
         let session_id = Some(options.session_id.clone()).filter(|id| !id.is_empty());
+        let cache_imports = options
+            .cache
+            .as_ref()
+            .map(|cache| {
+                cache
+                    .imports
+                    .iter()
+                    .map(|entry| gw::CacheOptionsEntry {
+                        r#type: entry.r#type.clone(),
+                        attrs: entry.attrs.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         // Only the exporter list: a daemon that reads it also honours the
         // deprecated single-exporter fields, and filling both exports twice.
         let request = SolveRequest {
@@ -112,6 +130,7 @@ impl GatewayBuild {
         GatewayBuild {
             build_ref,
             session_id,
+            cache_imports,
             bridge: daemon.bridge(),
             solve: Some(solve),
         }
@@ -154,6 +173,7 @@ impl GatewayBuild {
             allow_result_return: true,
             allow_result_array_ref: true,
             evaluate,
+            cache_imports: self.cache_imports.clone(),
             ..Default::default()
         });
         let response = self
