@@ -318,3 +318,54 @@ async fn named_contexts_feed_from_and_copy_from() {
     // The base really was busybox: its shell ran the RUN step.
     assert!(out.path().join("bin/busybox").exists());
 }
+
+#[tokio::test]
+async fn provenance_attestations_are_pushed_per_platform() {
+    if common::daemon_or_skip("provenance_attestations_are_pushed_per_platform")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    let context = context_with(DOCKERFILE);
+    let output = common::crossbuild(
+        context.path(),
+        &[
+            "build",
+            "--progress",
+            "quiet",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--provenance",
+            "max",
+            "-t",
+            "localhost:5000/crossbuild-e2e/provenance:1",
+            "--push",
+            ".",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let index = common::registry_manifest("crossbuild-e2e/provenance", "1");
+    let manifests = index["manifests"].as_array().expect("an index");
+    let images: Vec<&serde_json::Value> = manifests
+        .iter()
+        .filter(|m| m["platform"]["architecture"] != "unknown")
+        .collect();
+    let attestations: Vec<&serde_json::Value> = manifests
+        .iter()
+        .filter(|m| m["annotations"]["vnd.docker.reference.type"] == "attestation-manifest")
+        .collect();
+    assert_eq!(images.len(), 2, "{index}");
+    assert_eq!(
+        attestations.len(),
+        2,
+        "one attestation per platform: {index}"
+    );
+    for attestation in attestations {
+        let subject = attestation["annotations"]["vnd.docker.reference.digest"].clone();
+        assert!(
+            images.iter().any(|image| image["digest"] == subject),
+            "attestation for an unknown image: {index}"
+        );
+    }
+}

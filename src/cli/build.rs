@@ -73,6 +73,12 @@ pub struct BuildArgs {
     /// Extra named contexts for FROM and COPY --from (name=DIR, name=docker-image://REF, name=https://URL).
     #[arg(long = "build-context")]
     build_contexts: Vec<String>,
+    /// Provenance attestation: true|false|min|max, or BuildKit's attributes (mode=max,...).
+    #[arg(long)]
+    provenance: Option<String>,
+    /// SBOM attestation: true|false, or BuildKit's attributes (generator=IMAGE,...).
+    #[arg(long)]
+    sbom: Option<String>,
     /// Secrets for RUN --mount=type=secret (id=NAME,src=FILE or id=NAME,env=VAR).
     #[arg(long = "secret")]
     secrets: Vec<String>,
@@ -156,7 +162,17 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?,
         ..Default::default()
     };
-    let frontend_attrs = request.frontend_attrs().map_err(|e| e.to_string())?;
+    let mut frontend_attrs = request.frontend_attrs().map_err(|e| e.to_string())?;
+    if let Some(value) = &args.provenance {
+        if let Some(attr) = attestation_attr(value, "provenance")? {
+            frontend_attrs.insert("attest:provenance".to_string(), attr);
+        }
+    }
+    if let Some(value) = &args.sbom {
+        if let Some(attr) = attestation_attr(value, "sbom")? {
+            frontend_attrs.insert("attest:sbom".to_string(), attr);
+        }
+    }
     let exports = resolve_exports(&OutputFlags {
         outputs: args.outputs.clone(),
         push: args.push,
@@ -246,6 +262,21 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
     };
     let outcome = outcome.map_err(render_build_error)?;
     report(&outcome, &exports, args.metadata_file.as_deref())
+}
+
+/// buildx's shorthands for `--provenance`/`--sbom`: `false` turns the
+/// attestation off (no attribute), `true` asks for the default, `min`/`max`
+/// set the provenance mode, anything else is passed as BuildKit attributes.
+fn attestation_attr(value: &str, kind: &str) -> Result<Option<String>, String> {
+    let attr = match value.trim() {
+        "false" | "0" => return Ok(None),
+        "true" | "1" | "" if kind == "provenance" => "mode=min".to_string(),
+        "true" | "1" | "" => String::new(),
+        "min" | "max" if kind == "provenance" => format!("mode={}", value.trim()),
+        other if other.contains('=') => other.to_string(),
+        other => return Err(format!("--{kind}: invalid value {other:?}")),
+    };
+    Ok(Some(attr))
 }
 
 /// The platform the daemon's first worker builds natively: `$BUILDPLATFORM`.
