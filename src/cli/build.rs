@@ -362,9 +362,6 @@ fn render_build_error(error: BuildError) -> String {
             }
             message
         }
-        BuildError::ConnectionLost(message) => {
-            format!("the connection to BuildKit was lost: {message}")
-        }
         other => other.to_string(),
     }
 }

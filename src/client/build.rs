@@ -83,7 +83,7 @@ pub enum BuildError {
         /// Progress up to the failure.
         summary: Option<ProgressSummary>,
     },
-    /// The connection to BuildKit broke.
+    /// The connection to BuildKit broke (the whole message, ready to show).
     #[error("{0}")]
     ConnectionLost(String),
 }
@@ -150,7 +150,9 @@ where
             exporter_response: response.exporter_response,
             summary: summary.unwrap_or_default(),
         }),
-        Err(GatewayError::ConnectionLost(message)) => Err(BuildError::ConnectionLost(message)),
+        Err(lost @ GatewayError::ConnectionLost(_)) => {
+            Err(BuildError::ConnectionLost(lost.to_string()))
+        }
         Err(err) => Err(BuildError::Failed {
             message: err.to_string(),
             summary,

@@ -22,7 +22,7 @@ use bollard_buildkit_proto::pb;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
-use super::connect::{error_chain, Daemon};
+use super::connect::Daemon;
 use crate::bridge::{Bridge, BridgeError, ResolvedConfig};
 use crate::platform::Platform;
 
@@ -47,8 +47,9 @@ pub enum GatewayError {
         /// What the daemon said.
         message: String,
     },
-    /// The connection to the daemon broke.
-    #[error("the connection to BuildKit was lost: {0}")]
+    /// The connection to the daemon broke; carries the lowest-level reason
+    /// (e.g. "stream closed because of a broken pipe").
+    #[error("the connection to BuildKit was lost ({0})")]
     ConnectionLost(String),
 }
 
@@ -305,7 +306,7 @@ impl GatewayBuild {
 
 fn bridge_error(call: &str, status: &tonic::Status) -> GatewayError {
     if is_connection_loss(status) {
-        return GatewayError::ConnectionLost(error_chain(status));
+        return GatewayError::ConnectionLost(root_cause(status));
     }
     GatewayError::Bridge {
         call: call.to_string(),
@@ -315,9 +316,24 @@ fn bridge_error(call: &str, status: &tonic::Status) -> GatewayError {
 
 fn solve_error(status: &tonic::Status) -> GatewayError {
     if is_connection_loss(status) {
-        return GatewayError::ConnectionLost(error_chain(status));
+        return GatewayError::ConnectionLost(root_cause(status));
     }
     GatewayError::Solve(status.message().to_string())
+}
+
+/// The innermost error under a transport failure: what a user can read
+/// ("connection reset by peer"), not the layers of gRPC around it.
+fn root_cause(status: &tonic::Status) -> String {
+    let mut cause: &(dyn std::error::Error + 'static) = status;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    let text = cause.to_string();
+    if text.is_empty() {
+        status.message().to_string()
+    } else {
+        text
+    }
 }
 
 fn is_connection_loss(status: &tonic::Status) -> bool {

@@ -66,3 +66,22 @@ pub fn registry_manifest(repository: &str, reference: &str) -> serde_json::Value
     );
     serde_json::from_slice(&output.stdout).expect("manifest JSON")
 }
+
+/// True if some process on the machine has exactly this command line.
+pub fn process_running(command_line: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .map(|raw| {
+                let words: Vec<String> = raw
+                    .split(|b| *b == 0)
+                    .filter(|part| !part.is_empty())
+                    .map(|part| String::from_utf8_lossy(part).into_owned())
+                    .collect();
+                words.join(" ") == command_line
+            })
+            .unwrap_or(false)
+    })
+}
