@@ -264,3 +264,89 @@ async fn sigint_during_a_run_step_stops_the_build_on_the_daemon() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[tokio::test]
+async fn named_contexts_feed_from_and_copy_from() {
+    if common::daemon_or_skip("named_contexts_feed_from_and_copy_from")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    let context = context_with(
+        "FROM base\nCOPY --from=extra note.txt /note.txt\nRUN cat /note.txt > /seen\n",
+    );
+    let extra = tempfile::tempdir().unwrap();
+    write_file(extra.path(), "note.txt", b"from a named context\n", 0o644);
+    let out = tempfile::tempdir().unwrap();
+    let output = common::crossbuild(
+        context.path(),
+        &[
+            "build",
+            "--progress",
+            "quiet",
+            "--build-context",
+            "base=docker-image://localhost:5000/busybox:latest",
+            "--build-context",
+            &format!("extra={}", extra.path().display()),
+            "-o",
+            &format!("type=local,dest={}", out.path().display()),
+            ".",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(read(&out.path().join("seen")), "from a named context\n");
+    // The base really was busybox: its shell ran the RUN step.
+    assert!(out.path().join("bin/busybox").exists());
+}
+
+#[tokio::test]
+async fn provenance_attestations_are_pushed_per_platform() {
+    if common::daemon_or_skip("provenance_attestations_are_pushed_per_platform")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    let context = context_with(DOCKERFILE);
+    let output = common::crossbuild(
+        context.path(),
+        &[
+            "build",
+            "--progress",
+            "quiet",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--provenance",
+            "max",
+            "-t",
+            "localhost:5000/crossbuild-e2e/provenance:1",
+            "--push",
+            ".",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let index = common::registry_manifest("crossbuild-e2e/provenance", "1");
+    let manifests = index["manifests"].as_array().expect("an index");
+    let images: Vec<&serde_json::Value> = manifests
+        .iter()
+        .filter(|m| m["platform"]["architecture"] != "unknown")
+        .collect();
+    let attestations: Vec<&serde_json::Value> = manifests
+        .iter()
+        .filter(|m| m["annotations"]["vnd.docker.reference.type"] == "attestation-manifest")
+        .collect();
+    assert_eq!(images.len(), 2, "{index}");
+    assert_eq!(
+        attestations.len(),
+        2,
+        "one attestation per platform: {index}"
+    );
+    for attestation in attestations {
+        let subject = attestation["annotations"]["vnd.docker.reference.digest"].clone();
+        assert!(
+            images.iter().any(|image| image["digest"] == subject),
+            "attestation for an unknown image: {index}"
+        );
+    }
+}
