@@ -64,10 +64,26 @@ async fn read_response_head<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Re
     Ok(String::from_utf8_lossy(&head).into_owned())
 }
 
+/// What answered the `GET /_ping` probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PingAnswer {
+    /// An HTTP/1 server: a Docker engine.
+    DockerEngine,
+    /// Not HTTP/1 (a buildkitd speaks only HTTP/2, and answers the request
+    /// with HTTP/2 frames or by closing).
+    NotHttp1,
+    /// A Go TLS server told us, in plain HTTP, that it speaks only TLS: the
+    /// address needs TLS options.
+    TlsRequired,
+}
+
+/// Longest probe answer read; a `_ping` answer is a few hundred bytes.
+const MAX_PING_ANSWER: usize = 4096;
+
 /// Asks whatever listens on `stream` whether it is a Docker engine
-/// (`GET /_ping` answered over HTTP/1.1). A buildkitd socket speaks only
-/// HTTP/2 and answers with anything but an HTTP/1 status line.
-pub async fn is_docker_engine<S>(stream: &mut S) -> std::io::Result<bool>
+/// (`GET /_ping` over HTTP/1.1). The request says `Connection: close`, so
+/// the stream is used up afterwards.
+pub async fn probe<S>(stream: &mut S) -> std::io::Result<PingAnswer>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -75,13 +91,37 @@ where
         .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
         .await?;
     stream.flush().await?;
-    let mut start = [0u8; 7];
-    let mut filled = 0;
-    while filled < start.len() {
-        match stream.read(&mut start[filled..]).await? {
+    let mut answer = vec![0u8; MAX_PING_ANSWER];
+    let filled = read_until(stream, &mut answer, 0, 12).await?;
+    if !answer[..filled].starts_with(b"HTTP/1.") {
+        return Ok(PingAnswer::NotHttp1);
+    }
+    if !answer[..filled].starts_with(b"HTTP/1.0 400") {
+        return Ok(PingAnswer::DockerEngine);
+    }
+    // Go's TLS server answers plain HTTP with one short 400 and closes; read
+    // it whole to see whether that is what this is.
+    let filled = read_until(stream, &mut answer, filled, MAX_PING_ANSWER).await?;
+    if answer[..filled].windows(12).any(|w| w == b"HTTPS server") {
+        Ok(PingAnswer::TlsRequired)
+    } else {
+        Ok(PingAnswer::DockerEngine)
+    }
+}
+
+/// Reads into `buffer` after its first `filled` bytes until it holds `want`
+/// bytes (or is full) or the stream ends; returns how many bytes it holds.
+async fn read_until<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buffer: &mut [u8],
+    mut filled: usize,
+    want: usize,
+) -> std::io::Result<usize> {
+    while filled < want.min(buffer.len()) {
+        match stream.read(&mut buffer[filled..]).await? {
             0 => break,
             n => filled += n,
         }
     }
-    Ok(&start[..filled] == b"HTTP/1.")
+    Ok(filled)
 }
