@@ -125,3 +125,41 @@ async fn read_until<S: AsyncRead + Unpin>(
     }
     Ok(filled)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the probe against a fake server that answers `reply` and closes.
+    async fn probe_reply(reply: &'static [u8]) -> PingAnswer {
+        let (mut client, mut server) = tokio::io::duplex(8192);
+        let fake = tokio::spawn(async move {
+            let mut request = [0u8; 256];
+            let _ = server.read(&mut request).await;
+            server.write_all(reply).await.unwrap();
+        });
+        let answer = probe(&mut client).await.unwrap();
+        fake.await.unwrap();
+        answer
+    }
+
+    #[tokio::test]
+    async fn tells_engines_buildkitd_and_tls_ports_apart() {
+        assert_eq!(
+            probe_reply(b"HTTP/1.1 200 OK\r\nApi-Version: 1.51\r\nContent-Length: 2\r\n\r\nOK")
+                .await,
+            PingAnswer::DockerEngine
+        );
+        // buildkitd's HTTP/2 server starts with a SETTINGS frame.
+        assert_eq!(
+            probe_reply(b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x05\x00\x00\x40\x00").await,
+            PingAnswer::NotHttp1
+        );
+        assert_eq!(probe_reply(b"").await, PingAnswer::NotHttp1);
+        // What Go's TLS server says to a plain HTTP request.
+        assert_eq!(
+            probe_reply(b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n").await,
+            PingAnswer::TlsRequired
+        );
+    }
+}

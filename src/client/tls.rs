@@ -66,6 +66,9 @@ pub enum TlsError {
         /// Why rustls rejected it.
         reason: String,
     },
+    /// `--tlsdir` together with one of the file flags.
+    #[error("--tlsdir cannot be combined with --tlscacert, --tlscert or --tlskey")]
+    DirAndFiles,
     /// Only one half of the client certificate and key was given.
     #[error("a client certificate needs both --tlscert and --tlskey; only {given} was given")]
     HalfClientIdentity {
@@ -107,6 +110,35 @@ impl TlsOptions {
             client_key: existing("key.pem"),
             server_name: None,
         }
+    }
+
+    /// The TLS options of buildctl's command line: `--tlsdir` or the three
+    /// file flags (not both, as buildctl says), and `--tlsservername`. `None`
+    /// when no file is given: the daemon is then spoken to without TLS (a
+    /// server name alone does not turn TLS on, as with buildctl).
+    pub fn from_flags(
+        dir: Option<&Path>,
+        ca_cert: Option<PathBuf>,
+        client_cert: Option<PathBuf>,
+        client_key: Option<PathBuf>,
+        server_name: Option<String>,
+    ) -> Result<Option<TlsOptions>, TlsError> {
+        let files_given = ca_cert.is_some() || client_cert.is_some() || client_key.is_some();
+        let options = match dir {
+            Some(_) if files_given => return Err(TlsError::DirAndFiles),
+            Some(dir) => TlsOptions::from_dir(dir),
+            None if !files_given => return Ok(None),
+            None => TlsOptions {
+                ca_cert,
+                client_cert,
+                client_key,
+                server_name: None,
+            },
+        };
+        Ok(Some(TlsOptions {
+            server_name,
+            ..options
+        }))
     }
 
     /// Reads the files and builds what connections to `host` need. Done once
@@ -387,6 +419,35 @@ mod tests {
             options.client("localhost"),
             Err(TlsError::ServerName(_))
         ));
+    }
+
+    #[test]
+    fn flags_follow_buildctl() {
+        assert_eq!(
+            TlsOptions::from_flags(None, None, None, None, Some("x".into())).unwrap(),
+            None
+        );
+        assert!(matches!(
+            TlsOptions::from_flags(
+                Some(Path::new("/certs")),
+                Some("/ca.pem".into()),
+                None,
+                None,
+                None
+            ),
+            Err(TlsError::DirAndFiles)
+        ));
+        let options = TlsOptions::from_flags(
+            None,
+            Some("/ca.pem".into()),
+            None,
+            None,
+            Some("build.example".into()),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(options.ca_cert, Some(PathBuf::from("/ca.pem")));
+        assert_eq!(options.server_name.as_deref(), Some("build.example"));
     }
 
     #[test]
