@@ -6,10 +6,21 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
+use bollard_buildkit_proto::moby::buildkit::v1::Exporter;
+use bollard_buildkit_proto::moby::filesync::v1::file_sync_server::FileSyncServer;
+use bollard_buildkit_proto::pb;
+use common::tree::{assert_same_tree, snapshot, write_file};
+use crossbuild::client::gateway::{GatewayBuild, SolveOptions};
+use crossbuild::client::session::{
+    FileSendService, FileSyncService, SendTarget, Session, SessionServices, FILE_SEND_METHODS,
+    FILE_SYNC_METHODS,
+};
 use crossbuild::client::tls::TlsOptions;
 use crossbuild::client::workers::list_workers;
 use crossbuild::client::{self, Daemon, DaemonKind, Lookup};
@@ -99,6 +110,97 @@ async fn lists_workers_over_mutual_tls() {
         .await
         .unwrap();
     assert_eq!(answer, crossbuild::client::engine::PingAnswer::DockerEngine);
+}
+
+/// A definition whose result is the local directory `name` of `session`.
+fn local_definition(name: &str, session: &str) -> pb::Definition {
+    use prost::Message;
+    use sha2::Digest;
+    let source = pb::Op {
+        op: Some(pb::op::Op::Source(pb::SourceOp {
+            identifier: format!("local://{name}"),
+            attrs: BTreeMap::from([("local.session".to_string(), session.to_string())]),
+        })),
+        ..Default::default()
+    };
+    let source_bytes = source.encode_to_vec();
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(&source_bytes))
+    );
+    let terminal = pb::Op {
+        inputs: vec![pb::Input { digest, index: 0 }],
+        ..Default::default()
+    };
+    pb::Definition {
+        def: vec![source_bytes, terminal.encode_to_vec()],
+        ..Default::default()
+    }
+}
+
+/// The session door (`POST /session`) goes through the same TLS transport
+/// as the gRPC channel: a small context goes up through FileSync and comes
+/// back through the local exporter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_round_trips_a_context_over_tls() {
+    let Some(client_dir) = tls_endpoint_or_skip("a_session_round_trips_a_context_over_tls") else {
+        return;
+    };
+    let daemon = connect_within_deadline(&lookup_with(TlsOptions::from_dir(&client_dir)))
+        .await
+        .expect("connect with the client certificate");
+    let context = tempfile::tempdir().unwrap();
+    write_file(context.path(), "Dockerfile", b"FROM scratch\n", 0o644);
+    write_file(
+        context.path(),
+        "bin/run.sh",
+        b"#!/bin/sh\necho tls\n",
+        0o755,
+    );
+    let export = tempfile::tempdir().unwrap();
+    let mut services = SessionServices::new();
+    services.add(
+        FileSyncServer::new(FileSyncService::new(BTreeMap::from([(
+            "context".to_string(),
+            context.path().to_path_buf(),
+        )]))),
+        FILE_SYNC_METHODS,
+    );
+    services.add(
+        FileSendService::new(vec![Some(SendTarget::Directory(
+            export.path().to_path_buf(),
+        ))]),
+        FILE_SEND_METHODS,
+    );
+    let session = Session::start(&daemon, "e2e-tls-session", services)
+        .await
+        .expect("session over TLS");
+    let build = GatewayBuild::start(
+        &daemon,
+        SolveOptions {
+            session_id: session.id().to_string(),
+            exporters: vec![Exporter {
+                r#type: "local".to_string(),
+                attrs: Default::default(),
+            }],
+            ..Default::default()
+        },
+    );
+    let result_ref = build
+        .solve(local_definition("context", session.id()), true)
+        .await
+        .expect("solve")
+        .expect("a ref");
+    let result = gw::Result {
+        result: Some(gw::result::Result::Ref(gw::Ref {
+            id: result_ref,
+            def: None,
+        })),
+        ..Default::default()
+    };
+    build.finish(Ok(result)).await.expect("export");
+    session.close().await;
+    assert_same_tree(&snapshot(context.path()), &snapshot(export.path()));
 }
 
 #[tokio::test]
