@@ -4,6 +4,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::tls::TlsOptions;
+
 /// Where a BuildKit API is served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Address {
@@ -32,6 +34,9 @@ pub enum AddressError {
     /// `unix://` without a path.
     #[error("daemon address {0:?} has no socket path")]
     MissingPath(String),
+    /// TLS options for an address that is a unix socket.
+    #[error("TLS options (--tlscacert, --tlscert, --tlskey, --tlsdir) apply to tcp:// addresses; {0} is a unix socket")]
+    TlsOnUnixSocket(String),
 }
 
 impl Address {
@@ -88,6 +93,9 @@ pub struct Candidate {
     /// Where the address came from (`--addr`, `BUILDKIT_HOST`, ...), shown
     /// to the user when nothing answers.
     pub origin: &'static str,
+    /// TLS to speak on a tcp address; `None` means plain HTTP/2 (or HTTP/1.1
+    /// to a Docker engine).
+    pub tls: Option<TlsOptions>,
 }
 
 /// The environment that decides where crossbuild looks for a daemon; taken
@@ -103,10 +111,23 @@ pub struct Lookup {
     pub xdg_runtime_dir: Option<PathBuf>,
     /// `DOCKER_HOST`.
     pub docker_host: Option<String>,
+    /// TLS options from the command line (`--tlscacert`, `--tlscert`,
+    /// `--tlskey`, `--tlsservername`, `--tlsdir`), for the daemon named by
+    /// `--addr` or `BUILDKIT_HOST`, or a tcp `DOCKER_HOST`.
+    pub tls: Option<TlsOptions>,
+    /// `DOCKER_TLS_VERIFY` is set (to anything, as the Docker CLI reads it):
+    /// a tcp `DOCKER_HOST` is spoken to with TLS, the daemon verified.
+    pub docker_tls_verify: bool,
+    /// `DOCKER_CERT_PATH`: where `ca.pem`, `cert.pem` and `key.pem` are for a
+    /// tcp `DOCKER_HOST` (default `~/.docker`).
+    pub docker_cert_path: Option<PathBuf>,
+    /// `HOME`, for the default `DOCKER_CERT_PATH`.
+    pub home: Option<PathBuf>,
 }
 
 impl Lookup {
     /// Reads the lookup environment of this process, with `flag` from `--addr`.
+    /// TLS options from the command line go into [`Lookup::tls`] afterwards.
     pub fn from_env(flag: Option<String>) -> Lookup {
         let non_empty = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Lookup {
@@ -114,7 +135,52 @@ impl Lookup {
             buildkit_host: non_empty("BUILDKIT_HOST"),
             xdg_runtime_dir: non_empty("XDG_RUNTIME_DIR").map(PathBuf::from),
             docker_host: non_empty("DOCKER_HOST"),
+            tls: None,
+            docker_tls_verify: non_empty("DOCKER_TLS_VERIFY").is_some(),
+            docker_cert_path: non_empty("DOCKER_CERT_PATH").map(PathBuf::from),
+            home: non_empty("HOME").map(PathBuf::from),
         }
+    }
+
+    /// A candidate for an address the user named: the command line's TLS
+    /// options go with it, and make no sense on a unix socket.
+    fn explicit(&self, text: &str, origin: &'static str) -> Result<Candidate, AddressError> {
+        let address = Address::parse(text)?;
+        if self.tls.is_some() {
+            if let Address::Unix(_) = address {
+                return Err(AddressError::TlsOnUnixSocket(address.to_string()));
+            }
+        }
+        Ok(Candidate {
+            address,
+            origin,
+            tls: self.tls.clone(),
+        })
+    }
+
+    /// The Docker engine at `DOCKER_HOST`, with TLS the way the Docker CLI
+    /// decides it: the command line's options, else `DOCKER_TLS_VERIFY` with
+    /// the files in `DOCKER_CERT_PATH` (or `~/.docker`).
+    fn docker_host(&self, text: &str) -> Result<Candidate, AddressError> {
+        let address = Address::parse(text)?;
+        let tls = match address {
+            Address::Unix(_) => None,
+            Address::Tcp { .. } if self.tls.is_some() => self.tls.clone(),
+            Address::Tcp { .. } if self.docker_tls_verify => {
+                let dir = self
+                    .docker_cert_path
+                    .clone()
+                    .or_else(|| self.home.as_ref().map(|home| home.join(".docker")))
+                    .unwrap_or_else(|| PathBuf::from(".docker"));
+                Some(TlsOptions::from_dir(&dir))
+            }
+            Address::Tcp { .. } => None,
+        };
+        Ok(Candidate {
+            address,
+            origin: "DOCKER_HOST",
+            tls,
+        })
     }
 
     /// The addresses to try, in order. An explicit choice (`--addr`, then
@@ -124,43 +190,38 @@ impl Lookup {
     /// (`DOCKER_HOST` or its default socket).
     pub fn candidates(&self) -> Result<Vec<Candidate>, AddressError> {
         if let Some(flag) = &self.flag {
-            return Ok(vec![Candidate {
-                address: Address::parse(flag)?,
-                origin: "--addr",
-            }]);
+            return Ok(vec![self.explicit(flag, "--addr")?]);
         }
         if let Some(host) = &self.buildkit_host {
-            return Ok(vec![Candidate {
-                address: Address::parse(host)?,
-                origin: "BUILDKIT_HOST",
-            }]);
+            return Ok(vec![self.explicit(host, "BUILDKIT_HOST")?]);
         }
         let mut list = Vec::new();
         if let Some(dir) = &self.xdg_runtime_dir {
             list.push(Candidate {
                 address: Address::Unix(dir.join("buildkit/buildkitd.sock")),
                 origin: "rootless buildkitd socket",
+                tls: None,
             });
         }
         list.push(Candidate {
             address: Address::Unix(Path::new("/run/buildkit/buildkitd.sock").to_path_buf()),
             origin: "buildkitd socket",
+            tls: None,
         });
         match &self.docker_host {
-            Some(host) => list.push(Candidate {
-                address: Address::parse(host)?,
-                origin: "DOCKER_HOST",
-            }),
+            Some(host) => list.push(self.docker_host(host)?),
             None => {
                 if let Some(dir) = &self.xdg_runtime_dir {
                     list.push(Candidate {
                         address: Address::Unix(dir.join("docker.sock")),
                         origin: "rootless Docker socket",
+                        tls: None,
                     });
                 }
                 list.push(Candidate {
                     address: Address::Unix(PathBuf::from("/var/run/docker.sock")),
                     origin: "Docker socket",
+                    tls: None,
                 });
             }
         }
@@ -254,5 +315,58 @@ mod tests {
         let last = lookup.candidates().unwrap().pop().unwrap();
         assert_eq!(last.origin, "DOCKER_HOST");
         assert_eq!(last.address.to_string(), "unix:///srv/docker.sock");
+    }
+
+    #[test]
+    fn tls_options_go_with_the_named_tcp_address_only() {
+        let tls = TlsOptions {
+            ca_cert: Some("/certs/ca.pem".into()),
+            ..Default::default()
+        };
+        let lookup = Lookup {
+            flag: Some("tcp://build.example:1234".into()),
+            tls: Some(tls.clone()),
+            ..Default::default()
+        };
+        assert_eq!(lookup.candidates().unwrap()[0].tls, Some(tls.clone()));
+        let lookup = Lookup {
+            buildkit_host: Some("unix:///run/buildkit/buildkitd.sock".into()),
+            tls: Some(tls),
+            ..Default::default()
+        };
+        assert_eq!(
+            lookup.candidates().unwrap_err(),
+            AddressError::TlsOnUnixSocket("unix:///run/buildkit/buildkitd.sock".into())
+        );
+    }
+
+    #[test]
+    fn docker_tls_verify_reads_the_docker_cert_path() {
+        let lookup = Lookup {
+            docker_host: Some("tcp://127.0.0.1:2376".into()),
+            docker_tls_verify: true,
+            home: Some("/home/me".into()),
+            ..Default::default()
+        };
+        let last = lookup.candidates().unwrap().pop().unwrap();
+        let tls = last
+            .tls
+            .expect("TLS for a tcp DOCKER_HOST with DOCKER_TLS_VERIFY");
+        assert_eq!(tls.ca_cert, Some(PathBuf::from("/home/me/.docker/ca.pem")));
+        let lookup = Lookup {
+            docker_cert_path: Some("/certs".into()),
+            ..lookup
+        };
+        let last = lookup.candidates().unwrap().pop().unwrap();
+        assert_eq!(
+            last.tls.and_then(|t| t.ca_cert),
+            Some(PathBuf::from("/certs/ca.pem"))
+        );
+        // Without DOCKER_TLS_VERIFY, the Docker CLI speaks plain HTTP too.
+        let lookup = Lookup {
+            docker_host: Some("tcp://127.0.0.1:2375".into()),
+            ..Default::default()
+        };
+        assert_eq!(lookup.candidates().unwrap().pop().unwrap().tls, None);
     }
 }

@@ -1,5 +1,10 @@
 //! Finding and connecting to a BuildKit daemon: a buildkitd socket (rootless
-//! or rootful), a TCP address, or a Docker engine's embedded BuildKit.
+//! or rootful), a TCP address (plain or TLS), or a Docker engine's embedded
+//! BuildKit on any of those.
+//!
+//! Every connection, whatever carries it, goes through one [`Transport`]: the
+//! probe, each HTTP/2 connection of the gRPC channel, and the Docker engine's
+//! `/session` connections, so the session code works on all of them.
 
 use std::fmt;
 use std::pin::Pin;
@@ -13,7 +18,8 @@ use tokio::net::{TcpStream, UnixStream};
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use super::address::{Address, AddressError, Candidate, Lookup};
-use super::engine;
+use super::engine::{self, PingAnswer};
+use super::tls::{Alpn, TlsClient};
 
 /// BuildKit's largest gRPC message (containerd's default); tonic's own
 /// 4 MiB limit is too small for definitions and file reads.
@@ -55,8 +61,9 @@ pub enum ConnectError {
 fn no_daemon_message(tried: &[(Candidate, String)]) -> String {
     let mut text = String::from("cannot reach a BuildKit daemon; tried:");
     for (candidate, reason) in tried {
+        let tls = if candidate.tls.is_some() { ", TLS" } else { "" };
         text.push_str(&format!(
-            "\n  {} ({}): {}",
+            "\n  {} ({}{tls}): {}",
             candidate.address, candidate.origin, reason
         ));
     }
@@ -79,7 +86,21 @@ pub struct Daemon {
     pub origin: &'static str,
     /// What answered there.
     pub kind: DaemonKind,
+    transport: Transport,
     channel: Channel,
+}
+
+impl fmt::Debug for Daemon {
+    // The channel and TLS configuration say nothing useful (and the latter
+    // holds the client key): show what the user would want to know.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Daemon")
+            .field("address", &self.address)
+            .field("origin", &self.origin)
+            .field("kind", &self.kind)
+            .field("tls", &self.uses_tls())
+            .finish()
+    }
 }
 
 impl Daemon {
@@ -97,10 +118,17 @@ impl Daemon {
             .max_encoding_message_size(MAX_MESSAGE_SIZE)
     }
 
-    /// Opens a fresh raw stream to the daemon's socket (used by the Docker
-    /// engine's `/session` door, which needs its own connection).
+    /// Opens a fresh stream to the daemon (TLS done, if the daemon is
+    /// reached with TLS) for the Docker engine's `/session` door, which needs
+    /// its own connection.
     pub async fn open_stream(&self) -> std::io::Result<Pin<Box<dyn DaemonIo>>> {
-        open_stream(&self.address).await
+        self.transport.open(self.kind.alpn()).await
+    }
+
+    /// True when the connection to the daemon is encrypted and the daemon
+    /// verified.
+    pub fn uses_tls(&self) -> bool {
+        self.transport.tls.is_some()
     }
 }
 
@@ -124,29 +152,108 @@ pub async fn connect(lookup: &Lookup) -> Result<Daemon, ConnectError> {
     Err(ConnectError::NoDaemon(tried))
 }
 
-async fn connect_candidate(candidate: &Candidate) -> Result<Daemon, String> {
-    let address = candidate.address.clone();
-    let kind = match &address {
-        Address::Unix(path) => {
-            let mut stream = UnixStream::connect(path)
-                .await
-                .map_err(|e| describe_io_error(&e))?;
-            if engine::is_docker_engine(&mut stream)
-                .await
-                .map_err(|e| describe_io_error(&e))?
-            {
-                DaemonKind::DockerEngine
-            } else {
-                DaemonKind::Buildkitd
-            }
+impl DaemonKind {
+    /// What a connection to this kind of daemon speaks first.
+    fn alpn(self) -> Alpn {
+        match self {
+            DaemonKind::Buildkitd => Alpn::H2,
+            DaemonKind::DockerEngine => Alpn::Http1,
         }
-        Address::Tcp { .. } => DaemonKind::Buildkitd,
-    };
-    let connector_address = address.clone();
+    }
+}
+
+/// How to open a connection to one daemon: the socket, and the TLS wrapped
+/// around it for a tcp address with TLS options.
+#[derive(Clone)]
+struct Transport {
+    address: Address,
+    tls: Option<TlsClient>,
+}
+
+impl Transport {
+    /// Reads the candidate's TLS files now, so that a bad file is reported
+    /// as such and not as a failed connection.
+    fn new(candidate: &Candidate) -> Result<Transport, String> {
+        let tls = match (&candidate.address, &candidate.tls) {
+            (Address::Tcp { host, .. }, Some(options)) => {
+                Some(options.client(host).map_err(|e| e.to_string())?)
+            }
+            _ => None,
+        };
+        Ok(Transport {
+            address: candidate.address.clone(),
+            tls,
+        })
+    }
+
+    /// Opens a connection, with the TLS handshake done when TLS is on.
+    async fn open(&self, alpn: Alpn) -> std::io::Result<Pin<Box<dyn DaemonIo>>> {
+        Ok(match (&self.address, &self.tls) {
+            (Address::Unix(path), _) => Box::pin(UnixStream::connect(path).await?),
+            (Address::Tcp { host, port }, None) => Box::pin(tcp_connect(host, *port).await?),
+            (Address::Tcp { host, port }, Some(tls)) => {
+                let stream = tcp_connect(host, *port).await?;
+                Box::pin(tls.handshake(stream, alpn).await?)
+            }
+        })
+    }
+
+    /// Tells a buildkitd (gRPC straight on the connection) from a Docker
+    /// engine (HTTP/1.1 first), and explains addresses that need TLS.
+    async fn detect_kind(&self) -> Result<DaemonKind, String> {
+        let answer = match (&self.address, &self.tls) {
+            (Address::Tcp { host, port }, Some(tls)) => {
+                let stream = tcp_connect(host, *port)
+                    .await
+                    .map_err(|e| describe_io_error(&e))?;
+                let mut stream = tls
+                    .handshake(stream, Alpn::Probe)
+                    .await
+                    .map_err(|e| describe_io_error(&e))?;
+                // A server that picks h2 serves gRPC on the connection (a
+                // buildkitd, or a Docker engine new enough to do the same).
+                if stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice()) {
+                    return Ok(DaemonKind::Buildkitd);
+                }
+                engine::probe(&mut stream)
+                    .await
+                    .map_err(|e| describe_io_error(&tls.explain(e)))?
+            }
+            _ => {
+                let mut stream = self
+                    .open(Alpn::Http1)
+                    .await
+                    .map_err(|e| describe_io_error(&e))?;
+                engine::probe(&mut stream)
+                    .await
+                    .map_err(|e| describe_io_error(&e))?
+            }
+        };
+        match answer {
+            PingAnswer::DockerEngine => Ok(DaemonKind::DockerEngine),
+            PingAnswer::NotHttp1 => Ok(DaemonKind::Buildkitd),
+            PingAnswer::TlsRequired => Err(format!(
+                "{} speaks only TLS: pass --tlscacert (and --tlscert and --tlskey if it wants a client certificate), or for a Docker engine set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH",
+                self.address
+            )),
+        }
+    }
+}
+
+async fn tcp_connect(host: &str, port: u16) -> std::io::Result<TcpStream> {
+    let stream = TcpStream::connect((host, port)).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+async fn connect_candidate(candidate: &Candidate) -> Result<Daemon, String> {
+    let transport = Transport::new(candidate)?;
+    let kind = transport.detect_kind().await?;
+    let connector_transport = transport.clone();
     let connector = tower::service_fn(move |_: Uri| {
-        let address = connector_address.clone();
+        let transport = connector_transport.clone();
         async move {
-            let mut stream = open_stream(&address).await?;
+            let mut stream = transport.open(kind.alpn()).await?;
             if kind == DaemonKind::DockerEngine {
                 engine::upgrade(&mut stream, "/grpc", &[]).await?;
             }
@@ -158,21 +265,11 @@ async fn connect_candidate(candidate: &Candidate) -> Result<Daemon, String> {
         .await
         .map_err(|e| format!("HTTP/2 connection failed: {}", error_chain(&e)))?;
     Ok(Daemon {
-        address,
+        address: transport.address.clone(),
         origin: candidate.origin,
         kind,
+        transport,
         channel,
-    })
-}
-
-async fn open_stream(address: &Address) -> std::io::Result<Pin<Box<dyn DaemonIo>>> {
-    Ok(match address {
-        Address::Unix(path) => Box::pin(UnixStream::connect(path).await?),
-        Address::Tcp { host, port } => {
-            let stream = TcpStream::connect((host.as_str(), *port)).await?;
-            stream.set_nodelay(true)?;
-            Box::pin(stream)
-        }
     })
 }
 

@@ -64,10 +64,26 @@ async fn read_response_head<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Re
     Ok(String::from_utf8_lossy(&head).into_owned())
 }
 
+/// What answered the `GET /_ping` probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PingAnswer {
+    /// An HTTP/1 server: a Docker engine.
+    DockerEngine,
+    /// Not HTTP/1 (a buildkitd speaks only HTTP/2, and answers the request
+    /// with HTTP/2 frames or by closing).
+    NotHttp1,
+    /// A Go TLS server told us, in plain HTTP, that it speaks only TLS: the
+    /// address needs TLS options.
+    TlsRequired,
+}
+
+/// Longest probe answer read; a `_ping` answer is a few hundred bytes.
+const MAX_PING_ANSWER: usize = 4096;
+
 /// Asks whatever listens on `stream` whether it is a Docker engine
-/// (`GET /_ping` answered over HTTP/1.1). A buildkitd socket speaks only
-/// HTTP/2 and answers with anything but an HTTP/1 status line.
-pub async fn is_docker_engine<S>(stream: &mut S) -> std::io::Result<bool>
+/// (`GET /_ping` over HTTP/1.1). The request says `Connection: close`, so
+/// the stream is used up afterwards.
+pub async fn probe<S>(stream: &mut S) -> std::io::Result<PingAnswer>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -75,13 +91,75 @@ where
         .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
         .await?;
     stream.flush().await?;
-    let mut start = [0u8; 7];
-    let mut filled = 0;
-    while filled < start.len() {
-        match stream.read(&mut start[filled..]).await? {
+    let mut answer = vec![0u8; MAX_PING_ANSWER];
+    let filled = read_until(stream, &mut answer, 0, 12).await?;
+    if !answer[..filled].starts_with(b"HTTP/1.") {
+        return Ok(PingAnswer::NotHttp1);
+    }
+    if !answer[..filled].starts_with(b"HTTP/1.0 400") {
+        return Ok(PingAnswer::DockerEngine);
+    }
+    // Go's TLS server answers plain HTTP with one short 400 and closes; read
+    // it whole to see whether that is what this is.
+    let filled = read_until(stream, &mut answer, filled, MAX_PING_ANSWER).await?;
+    if answer[..filled].windows(12).any(|w| w == b"HTTPS server") {
+        Ok(PingAnswer::TlsRequired)
+    } else {
+        Ok(PingAnswer::DockerEngine)
+    }
+}
+
+/// Reads into `buffer` after its first `filled` bytes until it holds `want`
+/// bytes (or is full) or the stream ends; returns how many bytes it holds.
+async fn read_until<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buffer: &mut [u8],
+    mut filled: usize,
+    want: usize,
+) -> std::io::Result<usize> {
+    while filled < want.min(buffer.len()) {
+        match stream.read(&mut buffer[filled..]).await? {
             0 => break,
             n => filled += n,
         }
     }
-    Ok(&start[..filled] == b"HTTP/1.")
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the probe against a fake server that answers `reply` and closes.
+    async fn probe_reply(reply: &'static [u8]) -> PingAnswer {
+        let (mut client, mut server) = tokio::io::duplex(8192);
+        let fake = tokio::spawn(async move {
+            let mut request = [0u8; 256];
+            let _ = server.read(&mut request).await;
+            server.write_all(reply).await.unwrap();
+        });
+        let answer = probe(&mut client).await.unwrap();
+        fake.await.unwrap();
+        answer
+    }
+
+    #[tokio::test]
+    async fn tells_engines_buildkitd_and_tls_ports_apart() {
+        assert_eq!(
+            probe_reply(b"HTTP/1.1 200 OK\r\nApi-Version: 1.51\r\nContent-Length: 2\r\n\r\nOK")
+                .await,
+            PingAnswer::DockerEngine
+        );
+        // buildkitd's HTTP/2 server starts with a SETTINGS frame.
+        assert_eq!(
+            probe_reply(b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x05\x00\x00\x40\x00").await,
+            PingAnswer::NotHttp1
+        );
+        assert_eq!(probe_reply(b"").await, PingAnswer::NotHttp1);
+        // What Go's TLS server says to a plain HTTP request.
+        assert_eq!(
+            probe_reply(b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n").await,
+            PingAnswer::TlsRequired
+        );
+    }
 }

@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod output;
 pub mod progress;
 pub mod session;
+pub mod tls;
 pub mod workers;
 
 pub use address::{Address, Lookup};
