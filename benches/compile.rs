@@ -15,13 +15,18 @@ struct CannedResolver;
 
 #[async_trait::async_trait]
 impl ImageResolver for CannedResolver {
-    async fn resolve(&self, _reference: &str, platform: &Platform) -> Result<ResolvedImage, String> {
+    async fn resolve(
+        &self,
+        _reference: &str,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, String> {
         let json = format!(
             r#"{{"architecture":"{}","os":"linux","config":{{"Env":["PATH=/bin"],"Cmd":["/bin/sh"]}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#,
             platform.architecture
         );
         Ok(ResolvedImage {
-            digest: "sha256:4f6bd9ae4aa8be3f8b7cc6a9a4f4a0b1e3c6f4d1a2b3c4d5e6f708192a3b4c5d".to_string(),
+            digest: "sha256:4f6bd9ae4aa8be3f8b7cc6a9a4f4a0b1e3c6f4d1a2b3c4d5e6f708192a3b4c5d"
+                .to_string(),
             config: ImageConfig::from_json(json.as_bytes()).map_err(|e| e.to_string())?,
         })
     }
@@ -32,9 +37,15 @@ impl ImageResolver for CannedResolver {
 fn dockerfile() -> String {
     let mut text = String::from("ARG BASE=localhost:5000/busybox:latest\n");
     let stages = [
-        ("FROM --platform=$BUILDPLATFORM $BASE AS build\nARG TARGETARCH\n", 333),
+        (
+            "FROM --platform=$BUILDPLATFORM $BASE AS build\nARG TARGETARCH\n",
+            333,
+        ),
         ("FROM $BASE AS middle\n", 333),
-        ("FROM $BASE\nCOPY --from=build /out /out\nCOPY --from=middle /mid /mid\n", 330),
+        (
+            "FROM $BASE\nCOPY --from=build /out /out\nCOPY --from=middle /mid /mid\n",
+            330,
+        ),
     ];
     for (header, count) in stages {
         text.push_str(header);
@@ -93,7 +104,11 @@ fn main() {
         }
         let total = started.elapsed();
         if std::env::var_os("COMPILE_BENCH_SPLIT").is_some() {
-            eprintln!("parse {parsed_at:?} convert {:?} marshal {:?}", converted_at - parsed_at, total - converted_at);
+            eprintln!(
+                "parse {parsed_at:?} convert {:?} marshal {:?}",
+                converted_at - parsed_at,
+                total - converted_at
+            );
         }
         (total, builds.len(), bytes)
     };

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use cli::Format;
+use crossbuild::client::tls::TlsOptions;
 use crossbuild::client::Lookup;
 
 /// Build multi-platform container images with BuildKit.
@@ -19,6 +20,22 @@ struct Cli {
     /// sockets, then the Docker engine (DOCKER_HOST or /var/run/docker.sock).
     #[arg(long, global = true)]
     addr: Option<String>,
+
+    /// CA certificate that signed a tcp:// daemon's certificate (TLS is verified).
+    #[arg(long, global = true, value_name = "FILE")]
+    tlscacert: Option<PathBuf>,
+    /// Client certificate for a daemon that requires mutual TLS.
+    #[arg(long, global = true, value_name = "FILE")]
+    tlscert: Option<PathBuf>,
+    /// Client key for --tlscert.
+    #[arg(long, global = true, value_name = "FILE")]
+    tlskey: Option<PathBuf>,
+    /// Server name to verify in the daemon's certificate (default: the address's host).
+    #[arg(long, global = true, value_name = "NAME")]
+    tlsservername: Option<String>,
+    /// Directory with ca.pem, cert.pem and key.pem (instead of the three flags).
+    #[arg(long, global = true, value_name = "DIR")]
+    tlsdir: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -106,7 +123,15 @@ fn restore_sigpipe() {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let lookup = Lookup::from_env(cli.addr);
+    let mut lookup = Lookup::from_env(cli.addr);
+    lookup.tls = TlsOptions::from_flags(
+        cli.tlsdir.as_deref(),
+        cli.tlscacert,
+        cli.tlscert,
+        cli.tlskey,
+        cli.tlsservername,
+    )
+    .map_err(|e| e.to_string())?;
     match cli.command {
         Command::Build(args) => cli::build::run(&lookup, *args).await,
         Command::Workers { format } => cli::workers::run(&lookup, format).await,

@@ -118,3 +118,57 @@ async fn du_and_prune_report_cache_records() {
     let removed: serde_json::Value = serde_json::from_slice(&prune.stdout).expect("JSON");
     assert!(removed.is_array());
 }
+
+#[tokio::test]
+async fn tls_flags_reach_the_engine_over_tcp() {
+    if common::daemon_or_skip("tls_flags_reach_the_engine_over_tcp")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    let env_dir =
+        std::env::var("CROSSBUILD_ENV_DIR").unwrap_or_else(|_| "/var/tmp/crossbuild-env".into());
+    let client = std::path::Path::new(&env_dir).join("tls/client");
+    let dir = tempfile::tempdir().unwrap();
+    let output = common::crossbuild(
+        dir.path(),
+        &[
+            "--addr",
+            "tcp://127.0.0.1:2376",
+            "--tlsdir",
+            client.to_str().unwrap(),
+            "workers",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let workers: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let platforms = workers[0]["platforms"].as_array().unwrap();
+    assert!(platforms.iter().any(|p| p == "linux/arm64"), "{workers}");
+    let unique: std::collections::HashSet<_> = platforms.iter().collect();
+    assert_eq!(
+        unique.len(),
+        platforms.len(),
+        "platforms listed twice: {workers}"
+    );
+    // Without the client certificate the engine refuses, and says so.
+    let output = common::crossbuild(
+        dir.path(),
+        &[
+            "--addr",
+            "tcp://127.0.0.1:2376",
+            "--tlscacert",
+            client.join("ca.pem").to_str().unwrap(),
+            "workers",
+        ],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("client certificate"), "{stderr}");
+}

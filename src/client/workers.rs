@@ -37,10 +37,21 @@ pub async fn list_workers(daemon: &Daemon) -> Result<Vec<Worker>, WorkersError> 
         .into_iter()
         .map(|record| Worker {
             id: record.id,
-            platforms: record.platforms.iter().map(format_platform).collect(),
+            platforms: unique_platforms(&record.platforms),
             labels: record.labels.into_iter().collect(),
         })
         .collect())
+}
+
+/// The worker's platforms, each once, in the daemon's order (a Docker
+/// engine can list the emulated ones several times).
+fn unique_platforms(platforms: &[pb::Platform]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    platforms
+        .iter()
+        .map(format_platform)
+        .filter(|p| seen.insert(p.clone()))
+        .collect()
 }
 
 /// `os/arch[/variant]`, the way BuildKit prints platforms.
