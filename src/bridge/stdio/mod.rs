@@ -19,7 +19,8 @@ use std::task::{Context, Poll};
 use bollard_buildkit_proto::google::rpc::Status as RpcStatus;
 use bollard_buildkit_proto::moby::buildkit::v1::frontend::llb_bridge_client::LlbBridgeClient;
 use bollard_buildkit_proto::moby::buildkit::v1::frontend::{
-    self as gw, result, PingRequest, ReadFileRequest, ResolveImageConfigRequest, ReturnRequest,
+    self as gw, result, InputsRequest, PingRequest, ReadFileRequest, ResolveImageConfigRequest,
+    ReturnRequest,
 };
 use bollard_buildkit_proto::pb;
 use hyper_util::rt::TokioIo;
@@ -177,6 +178,19 @@ impl StdioBridge {
             .unwrap_or_default())
     }
 
+    /// The names of the frontend inputs the client passed (LLB
+    /// definitions that stand in for the `context` and `dockerfile`
+    /// locals, or named contexts). Empty when the daemon cannot tell.
+    pub async fn input_names(&self) -> Vec<String> {
+        match self.client.clone().inputs(InputsRequest {}).await {
+            Ok(response) => response.into_inner().definitions.into_keys().collect(),
+            Err(status) => {
+                tracing::debug!(message = %status.message(), "LLBBridge.Inputs failed");
+                Vec::new()
+            }
+        }
+    }
+
     /// Hands the result (or the error, as a `google.rpc.Status`) to
     /// BuildKit. After this the frontend has nothing left to do but exit 0.
     pub async fn finish(&self, outcome: Result<gw::Result, RpcStatus>) -> Result<(), StdioError> {
@@ -300,6 +314,18 @@ pub async fn run(
         return Err(rpc_status(
             tonic::Code::Unimplemented,
             format!("crossbuild's frontend does not support named build contexts yet ({key})"),
+        ));
+    }
+    let inputs = bridge.input_names().await;
+    if !inputs.is_empty() {
+        // Building the client's local directories instead would silently
+        // build something else than asked.
+        return Err(rpc_status(
+            tonic::Code::Unimplemented,
+            format!(
+                "crossbuild's frontend does not support frontend inputs yet (got {})",
+                inputs.join(", ")
+            ),
         ));
     }
     let options =
