@@ -353,15 +353,18 @@ fn platform_json(platform: &Platform) -> serde_json::Value {
 }
 
 /// The Dockerfile and its ignore file, as read from the client.
-struct DockerfileSource {
-    dockerfile: Vec<u8>,
-    dockerignore: Option<Vec<u8>>,
+pub struct DockerfileSource {
+    /// The Dockerfile's bytes.
+    pub dockerfile: Vec<u8>,
+    /// `<name>.dockerignore` or the context's `.dockerignore`, if any.
+    pub dockerignore: Option<Vec<u8>>,
 }
 
 /// Reads the Dockerfile (and `<name>.dockerignore` beside it, or the
 /// context's `.dockerignore`) through small local sources that sync only
-/// those files.
-async fn read_dockerfile(
+/// those files. Public for the subrequests that answer from the
+/// Dockerfile alone (`frontend.targets`).
+pub async fn read_dockerfile(
     bridge: &dyn Bridge,
     filename: &str,
 ) -> Result<DockerfileSource, FrontendError> {

@@ -17,8 +17,9 @@ use bollard_buildkit_proto::moby::filesync::v1::file_sync_server::FileSyncServer
 use bollard_buildkit_proto::pb;
 use common::tree::{assert_same_tree, snapshot, write_file};
 use crossbuild::client::gateway::{GatewayBuild, SolveOptions};
+use crossbuild::client::output::ExportTarget;
 use crossbuild::client::session::{
-    FileSendService, FileSyncService, SendTarget, Session, SessionServices, FILE_SEND_METHODS,
+    FileSendService, FileSyncService, Session, SessionServices, FILE_SEND_METHODS,
     FILE_SYNC_METHODS,
 };
 use crossbuild::client::tls::TlsOptions;
@@ -167,9 +168,7 @@ async fn a_session_round_trips_a_context_over_tls() {
         FILE_SYNC_METHODS,
     );
     services.add(
-        FileSendService::new(vec![Some(SendTarget::Directory(
-            export.path().to_path_buf(),
-        ))]),
+        FileSendService::new(vec![ExportTarget::Directory(export.path().to_path_buf())]),
         FILE_SEND_METHODS,
     );
     let session = Session::start(&daemon, "e2e-tls-session", services)

@@ -1,7 +1,10 @@
 //! The LLBBridge as the frontend core sees it: what a Dockerfile build needs
 //! from BuildKit, whatever carries it. The direct client implements it over
-//! the client-side gateway (`client::gateway`); the `# syntax=` image will
-//! implement it over stdio. Tests of the core may implement it too.
+//! the client-side gateway (`client::gateway`); the `# syntax=` image
+//! implements it over stdio ([`stdio`]). Tests of the core may implement it
+//! too.
+
+pub mod stdio;
 
 use async_trait::async_trait;
 use bollard_buildkit_proto::pb;

@@ -1,0 +1,405 @@
+//! The `# syntax=` frontend image end to end: built and pushed with
+//! crossbuild (scripts/frontend-image), then used by BuildKit's reference
+//! client, `docker buildx build`, through the daemon's own Dockerfile
+//! frontend forwarding to it. Its results must equal crossbuild's direct
+//! client's for the same Dockerfile.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use common::tree::{assert_same_tree, snapshot, write_file};
+
+/// Where the test pushes the frontend image (what users put after
+/// `# syntax=`).
+const FRONTEND_REPOSITORY: &str = "crossbuild-e2e/frontend";
+const FRONTEND_IMAGE: &str = "localhost:5000/crossbuild-e2e/frontend:latest";
+
+/// The size goal of the frontend image (config + layers, compressed).
+const MAX_IMAGE_BYTES: u64 = 5 * 1024 * 1024;
+
+/// A cross build in the shape crossbuild is for: a `$BUILDPLATFORM` stage
+/// shared by the targets, a runtime stage per target.
+const DOCKERFILE_BODY: &str = "\
+FROM --platform=$BUILDPLATFORM localhost:5000/busybox:latest AS build
+ARG TARGETARCH
+RUN echo \"built on $(uname -m) for $TARGETARCH\" > /out.txt
+FROM localhost:5000/busybox:latest
+ARG TARGETPLATFORM
+ENV GREETING=hello
+LABEL org.example.test=frontend
+RUN uname -m > /arch && echo \"$TARGETPLATFORM\" > /target
+COPY --from=build /out.txt /out.txt
+COPY hello.txt /hello.txt
+CMD [\"cat\", \"/arch\"]
+";
+
+fn dockerfile() -> String {
+    format!("# syntax={FRONTEND_IMAGE}\n{DOCKERFILE_BODY}")
+}
+
+fn context_with(dockerfile: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "Dockerfile", dockerfile.as_bytes(), 0o644);
+    write_file(
+        dir.path(),
+        "hello.txt",
+        b"hello through the frontend\n",
+        0o644,
+    );
+    dir
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The cargo target directory this test was built in (the script builds
+/// the static binary there too, so reruns are incremental).
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .to_path_buf()
+}
+
+/// Builds and pushes the frontend image once per test run, with the
+/// project's script and the crossbuild binary under test.
+fn frontend_image() -> &'static str {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let started = Instant::now();
+        let output = Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/frontend-image"
+        ))
+        .arg(FRONTEND_IMAGE)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env("CROSSBUILD", env!("CARGO_BIN_EXE_crossbuild"))
+        .output()
+        .map_err(|e| format!("cannot run scripts/frontend-image: {e}"))?;
+        eprintln!(
+            "scripts/frontend-image took {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(text(&output))
+        }
+    });
+    if let Err(log) = built {
+        panic!("scripts/frontend-image failed:\n{log}");
+    }
+    FRONTEND_IMAGE
+}
+
+/// The daemon, `docker buildx` and the frontend image, or `None` (after
+/// saying why) when the daemon is absent outside CI.
+async fn ready(test: &str) -> Option<&'static str> {
+    common::daemon_or_skip(test).await?;
+    let buildx = Command::new("docker").args(["buildx", "version"]).output();
+    match buildx {
+        Ok(output) if output.status.success() => {}
+        _ if !common::in_ci() => {
+            eprintln!("SKIPPED {test}: no `docker buildx` (the reference client)");
+            return None;
+        }
+        other => panic!("{test}: CI=true but no `docker buildx`: {other:?}"),
+    }
+    Some(frontend_image())
+}
+
+fn buildx(dir: &Path, args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(["buildx", "build", "--progress", "plain"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run docker buildx build")
+}
+
+fn registry_blob(repository: &str, digest: &str) -> serde_json::Value {
+    let output = Command::new("curl")
+        .args([
+            "-sf",
+            &format!("http://127.0.0.1:5000/v2/{repository}/blobs/{digest}"),
+        ])
+        .output()
+        .expect("run curl");
+    assert!(output.status.success(), "no blob {repository}@{digest}");
+    serde_json::from_slice(&output.stdout).expect("blob JSON")
+}
+
+/// Platform id → image config, for every platform of a pushed index.
+fn configs(repository: &str, tag: &str) -> Vec<(String, serde_json::Value)> {
+    let index = common::registry_manifest(repository, tag);
+    let mut out = Vec::new();
+    for entry in index["manifests"].as_array().expect("an index") {
+        let platform = &entry["platform"];
+        let arch = platform["architecture"].as_str().unwrap_or_default();
+        if arch == "unknown" {
+            continue;
+        }
+        let digest = entry["digest"].as_str().expect("manifest digest");
+        let manifest = common::registry_manifest(repository, digest);
+        let config_digest = manifest["config"]["digest"].as_str().expect("config");
+        out.push((
+            format!("{}/{arch}", platform["os"].as_str().unwrap_or_default()),
+            registry_blob(repository, config_digest),
+        ));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// What must match between two builds of one Dockerfile: everything but
+/// the creation times.
+fn comparable(config: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "architecture": config["architecture"],
+        "os": config["os"],
+        "variant": config["variant"],
+        "config": config["config"],
+        "rootfs": config["rootfs"],
+        "history": config["history"].as_array().map(|h| h
+            .iter()
+            .map(|e| serde_json::json!([e["created_by"], e["empty_layer"], e["comment"]]))
+            .collect::<Vec<_>>()),
+    })
+}
+
+#[tokio::test]
+async fn syntax_line_builds_two_platforms_like_the_direct_client() {
+    let test = "syntax_line_builds_two_platforms_like_the_direct_client";
+    if ready(test).await.is_none() {
+        return;
+    }
+    let context = context_with(&dockerfile());
+    let through_frontend = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let output = buildx(
+        context.path(),
+        &[
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-o",
+            &format!("type=local,dest={}", through_frontend.path().display()),
+            ".",
+        ],
+    );
+    eprintln!("buildx build took {:.1} s", started.elapsed().as_secs_f64());
+    let log = text(&output);
+    assert!(output.status.success(), "{log}");
+    assert!(
+        log.contains(&format!(
+            "resolve image config for docker-image://{FRONTEND_IMAGE}"
+        )),
+        "BuildKit ran the frontend image: {log}"
+    );
+
+    let direct = tempfile::tempdir().unwrap();
+    let output = common::crossbuild(
+        context.path(),
+        &[
+            "build",
+            "--progress",
+            "quiet",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-o",
+            &format!("type=local,dest={}", direct.path().display()),
+            ".",
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+
+    for (dir, machine, arch) in [
+        ("linux_amd64", "x86_64", "amd64"),
+        ("linux_arm64", "aarch64", "arm64"),
+    ] {
+        let root = through_frontend.path().join(dir);
+        let read = |name: &str| std::fs::read_to_string(root.join(name)).unwrap_or_default();
+        assert_eq!(read("arch").trim(), machine);
+        assert_eq!(read("target").trim(), format!("linux/{arch}"));
+        assert_eq!(
+            read("out.txt").trim(),
+            format!("built on x86_64 for {arch}")
+        );
+        assert_eq!(read("hello.txt"), "hello through the frontend\n");
+        assert_same_tree(&snapshot(&direct.path().join(dir)), &snapshot(&root));
+    }
+}
+
+#[tokio::test]
+async fn pushed_index_has_the_direct_clients_configs() {
+    let test = "pushed_index_has_the_direct_clients_configs";
+    if ready(test).await.is_none() {
+        return;
+    }
+    let context = context_with(&dockerfile());
+    let output = buildx(
+        context.path(),
+        &[
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--provenance=false",
+            "-t",
+            "localhost:5000/crossbuild-e2e/through-frontend:1",
+            "--push",
+            ".",
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let output = common::crossbuild(
+        context.path(),
+        &[
+            "build",
+            "--progress",
+            "quiet",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-t",
+            "localhost:5000/crossbuild-e2e/direct:1",
+            "--push",
+            ".",
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+
+    let through = configs("crossbuild-e2e/through-frontend", "1");
+    let direct = configs("crossbuild-e2e/direct", "1");
+    let ids = |c: &[(String, serde_json::Value)]| c.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&through), ["linux/amd64", "linux/arm64"]);
+    assert_eq!(ids(&through), ids(&direct));
+    for ((id, ours), (_, theirs)) in through.iter().zip(&direct) {
+        assert_eq!(comparable(ours), comparable(theirs), "{id}");
+        let env = ours["config"]["Env"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(env.contains(&"GREETING=hello".into()), "{id}: {ours}");
+        assert_eq!(
+            ours["config"]["Labels"]["org.example.test"], "frontend",
+            "{id}: {ours}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn dockerfile_errors_point_at_their_line() {
+    let test = "dockerfile_errors_point_at_their_line";
+    if ready(test).await.is_none() {
+        return;
+    }
+    let context = context_with(&format!(
+        "# syntax={FRONTEND_IMAGE}\nFROM localhost:5000/busybox:latest\nFORM busybox\n"
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let output = buildx(
+        context.path(),
+        &[
+            "-o",
+            &format!("type=local,dest={}", out.path().display()),
+            ".",
+        ],
+    );
+    let log = text(&output);
+    assert!(!output.status.success(), "{log}");
+    assert!(
+        log.contains("Dockerfile:3: unknown instruction: FORM"),
+        "the error names the line: {log}"
+    );
+    assert!(
+        log.contains(">>> FORM busybox"),
+        "buildx marks the line, not the syntax line: {log}"
+    );
+}
+
+#[tokio::test]
+async fn targets_subrequest_lists_the_stages() {
+    let test = "targets_subrequest_lists_the_stages";
+    if ready(test).await.is_none() {
+        return;
+    }
+    let with_comment = dockerfile().replace(
+        "FROM --platform",
+        "# build says where it was built\nFROM --platform",
+    );
+    let context = context_with(&with_comment);
+    let output = buildx(context.path(), &["--call", "targets", "."]);
+    let log = text(&output);
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("build"), "{log}");
+    assert!(log.contains("says where it was built"), "{log}");
+    assert!(log.contains("(default)"), "{log}");
+
+    let output = buildx(context.path(), &["--call", "outline", "."]);
+    let log = text(&output);
+    assert!(!output.status.success(), "{log}");
+    assert!(
+        log.contains("unsupported request frontend.outline"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn frontend_image_is_small_static_and_labelled() {
+    let test = "frontend_image_is_small_static_and_labelled";
+    if ready(test).await.is_none() {
+        return;
+    }
+    let manifest = common::registry_manifest(FRONTEND_REPOSITORY, "latest");
+    let layers = manifest["layers"].as_array().expect("one image manifest");
+    assert_eq!(layers.len(), 1, "only the binary: {manifest}");
+    let size: u64 = layers
+        .iter()
+        .chain(std::iter::once(&manifest["config"]))
+        .filter_map(|d| d["size"].as_u64())
+        .sum();
+    eprintln!("frontend image: {size} bytes (config + layers)");
+    assert!(size <= MAX_IMAGE_BYTES, "{size} bytes > 5 MB");
+
+    let config_digest = manifest["config"]["digest"].as_str().expect("config");
+    let config = registry_blob(FRONTEND_REPOSITORY, config_digest);
+    assert_eq!(
+        config["config"]["Entrypoint"],
+        serde_json::json!(["/crossbuild-frontend"])
+    );
+    let labels = &config["config"]["Labels"];
+    assert_eq!(labels["moby.buildkit.frontend.network.none"], "true");
+    assert!(labels["moby.buildkit.frontend.caps"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("moby.buildkit.frontend.subrequests"));
+
+    let binary = target_dir().join("x86_64-unknown-linux-gnu/frontend/crossbuild-frontend");
+    let ldd = Command::new("ldd").arg(&binary).output().expect("run ldd");
+    let ldd = text(&ldd);
+    assert!(
+        ldd.contains("statically linked") || ldd.contains("not a dynamic executable"),
+        "{ldd}"
+    );
+}
+
+/// Dockerfile.frontend is what users build in the open; it cannot be built
+/// here (no Rust image), but it must at least be a valid Dockerfile with the
+/// stages the script relies on.
+#[test]
+fn dockerfile_frontend_parses_into_a_build_and_a_scratch_stage() {
+    let source = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile.frontend"))
+        .expect("Dockerfile.frontend");
+    let parsed = crossbuild::dockerfile::parse(&source).expect("parses");
+    let stages = parsed.stages().expect("valid instructions");
+    assert_eq!(stages.stages.len(), 2);
+    assert_eq!(stages.stages[0].name.as_deref(), Some("build"));
+    assert_eq!(stages.stages[0].platform.as_deref(), Some("$BUILDPLATFORM"));
+    assert_eq!(stages.stages[1].base, "scratch");
+}
