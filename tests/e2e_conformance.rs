@@ -45,6 +45,8 @@ conformance_case!(stages_and_args);
 conformance_case!(platforms);
 conformance_case!(files);
 conformance_case!(heredocs_and_shell);
+conformance_case!(image_config);
+conformance_case!(image_config_forms);
 conformance_case!(run_mounts);
 
 /// The comparison itself must see what it is there to see: an owner, a
