@@ -48,6 +48,17 @@ conformance_case!(heredocs_and_shell);
 conformance_case!(image_config);
 conformance_case!(image_config_forms);
 conformance_case!(run_mounts);
+conformance_case!(copy_and_expand);
+
+/// crossbuild's LLB declares the capability `file.copy.modestring` for
+/// symbolic modes; BuildKit defines that name but never registers it, so
+/// every daemon refuses the op ("unknown API capability"), while its own
+/// frontend never declares it. The fix belongs in `src/llb/file.rs`.
+#[tokio::test]
+#[ignore = "crossbuild declares the unregistered cap file.copy.modestring (src/llb/file.rs)"]
+async fn copy_chmod_symbolic() {
+    run_case("copy_chmod_symbolic", &[], &[]).await;
+}
 
 /// The comparison itself must see what it is there to see: an owner, a
 /// mode, a whited-out file and a config field that differ.
