@@ -49,6 +49,7 @@ conformance_case!(image_config);
 conformance_case!(image_config_forms);
 conformance_case!(run_mounts);
 conformance_case!(copy_and_expand);
+conformance_case!(misc);
 
 /// crossbuild's LLB declares the capability `file.copy.modestring` for
 /// symbolic modes; BuildKit defines that name but never registers it, so
