@@ -2,7 +2,8 @@
 //! under `tests/conformance/<case>/` is built twice through the same
 //! client, session, context upload and exporter — once with crossbuild's
 //! compiler, once with the daemon's built-in `dockerfile.v0`
-//! (`--reference-frontend`) — for linux/amd64 and linux/arm64, and the two
+//! (`--reference-frontend`) — for linux/amd64 and linux/arm64 (or
+//! `CONFORMANCE_PLATFORMS`), and the two
 //! OCI archives must hold the same image configs and the same files.
 //!
 //! A case directory is the build context. Besides the Dockerfile it may
@@ -23,7 +24,13 @@ use std::process::Output;
 use common::image_diff::{diff_images, Exclusion};
 use common::oci;
 
+/// The platforms every case is built for; `CONFORMANCE_PLATFORMS`
+/// overrides them for a one-off look at others (`linux/arm/v7,...`).
 const PLATFORMS: &str = "linux/amd64,linux/arm64";
+
+fn target_platforms() -> String {
+    std::env::var("CONFORMANCE_PLATFORMS").unwrap_or_else(|_| PLATFORMS.to_string())
+}
 
 /// Differences every case shares.
 const CONFIG_EXCLUSIONS: &[Exclusion] = &[];
@@ -122,6 +129,7 @@ async fn run_case(case: &str, config_exclusions: &[Exclusion], path_exclusions: 
     if common::daemon_or_skip(case).await.is_none() {
         return;
     }
+    assert_reference_frontend_flag();
     let work = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("conformance")
         .join(case);
@@ -170,6 +178,20 @@ async fn run_case(case: &str, config_exclusions: &[Exclusion], path_exclusions: 
         report.is_empty(),
         "{case}: crossbuild differs from BuildKit's Dockerfile frontend:\n{}",
         report.join("\n")
+    );
+}
+
+/// Worktrees that share a target directory overwrite each other's
+/// `crossbuild` binary; say so plainly instead of failing every case
+/// with an unknown flag.
+fn assert_reference_frontend_flag() {
+    let help = common::crossbuild(Path::new("."), &["build", "--help"]);
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        text.contains("--reference-frontend"),
+        "{} has no `build --reference-frontend`: it was built from other \
+         sources (a shared CARGO_TARGET_DIR?); rebuild and run again",
+        env!("CARGO_BIN_EXE_crossbuild")
     );
 }
 
@@ -223,12 +245,13 @@ fn read_flags(context: &Path) -> Vec<String> {
 
 fn build(context: &Path, flags: &[String], dest: &Path, reference: bool) -> Output {
     let output = format!("type=oci,dest={}", dest.display());
+    let platforms = target_platforms();
     let mut args = vec![
         "build",
         "--progress",
         "plain",
         "--platform",
-        PLATFORMS,
+        &platforms,
         "-o",
         &output,
     ];

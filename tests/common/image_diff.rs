@@ -1,6 +1,7 @@
 //! Comparing two images the way the conformance tests need: the image
 //! configs without what changes from build to build (timestamps, layer
-//! digests), and the final file trees entry by entry, each difference
+//! digests), the final file trees entry by entry, then each layer's
+//! entries, each difference
 //! printed on one line, with the exclusions a test names left out and
 //! listed.
 
@@ -138,9 +139,25 @@ pub fn diff_images(
             &oci::file_tree(&c.layers),
             path_exclusions,
         );
+        let files_agree = files.is_empty();
         if !files.is_empty() {
             report.push(format!("{platform} files:"));
             report.extend(files.into_iter().map(|l| format!("  {l}")));
+        }
+        // Layer by layer only when the trees agree: otherwise the tree
+        // diff already says what matters, and the layers repeat it.
+        if files_agree && r.layers.len() == c.layers.len() {
+            for (i, (rl, cl)) in r.layers.iter().zip(&c.layers).enumerate() {
+                let layer = diff_maps(
+                    &oci::layer_entries(rl),
+                    &oci::layer_entries(cl),
+                    path_exclusions,
+                );
+                if !layer.is_empty() {
+                    report.push(format!("{platform} layer {i}:"));
+                    report.extend(layer.into_iter().map(|l| format!("  {l}")));
+                }
+            }
         }
     }
     report

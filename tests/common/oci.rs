@@ -185,6 +185,31 @@ pub fn file_tree(layers: &[Vec<u8>]) -> BTreeMap<String, Entry> {
     tree
 }
 
+/// The entries of one layer as they are written, whiteouts included
+/// (shown as `whiteout` entries), so that two layers can be compared
+/// entry by entry: the final tree can agree while the layers that build
+/// it do not (a file added and later deleted, a directory stub).
+pub fn layer_entries(layer: &[u8]) -> BTreeMap<String, Entry> {
+    let mut entries = BTreeMap::new();
+    for entry in read_tar(layer) {
+        let kind = match entry.kind {
+            Kind::Dir => EntryKind::Dir,
+            Kind::File(bytes) => EntryKind::File(bytes.len() as u64, describe(&bytes)),
+            Kind::Symlink(t) => EntryKind::Symlink(t),
+            Kind::Hardlink(t) => EntryKind::Hardlink(t),
+            Kind::Special(c) => EntryKind::Special(c),
+        };
+        let value = Entry {
+            kind,
+            mode: entry.mode & 0o7777,
+            uid: entry.uid,
+            gid: entry.gid,
+        };
+        entries.insert(entry.path, value);
+    }
+    entries
+}
+
 fn split(path: &str) -> (&str, &str) {
     path.rsplit_once('/').unwrap_or(("", path))
 }
