@@ -68,6 +68,16 @@ async fn copy_chmod_symbolic() {
     run_case("copy_chmod_symbolic", &[], &[]).await;
 }
 
+/// BuildKit hands proxy build args (`HTTP_PROXY`, `no_proxy`, ...) to
+/// every RUN as the exec op's proxy environment, declared or not;
+/// crossbuild does not pass them yet, and the LLB builder has no proxy
+/// environment to pass them in. See the README's known differences.
+#[tokio::test]
+#[ignore = "proxy build args do not reach RUN yet (needs proxy_env in src/llb)"]
+async fn proxy_args() {
+    run_case("proxy_args", &[], &[]).await;
+}
+
 /// The comparison itself must see what it is there to see: an owner, a
 /// mode, a whited-out file and a config field that differ.
 #[test]
@@ -137,11 +147,22 @@ async fn run_case(case: &str, config_exclusions: &[Exclusion], path_exclusions: 
     let flags = read_flags(&context);
     let reference_tar = work.join("reference.tar");
     let crossbuild_tar = work.join("crossbuild.tar");
-    let (reference, crossbuild) = std::thread::scope(|scope| {
-        let reference = scope.spawn(|| build(&context, &flags, &reference_tar, true));
-        let crossbuild = scope.spawn(|| build(&context, &flags, &crossbuild_tar, false));
-        (reference.join().unwrap(), crossbuild.join().unwrap())
-    });
+    // Concurrent builds share every op whose cache key is the same, and
+    // BuildKit leaves some inputs out of the key (the proxy environment);
+    // a case that must not share runs its builds one after the other
+    // with --no-cache.
+    let (reference, crossbuild) = if flags.iter().any(|f| f == "--no-cache") {
+        (
+            build(&context, &flags, &reference_tar, true),
+            build(&context, &flags, &crossbuild_tar, false),
+        )
+    } else {
+        std::thread::scope(|scope| {
+            let reference = scope.spawn(|| build(&context, &flags, &reference_tar, true));
+            let crossbuild = scope.spawn(|| build(&context, &flags, &crossbuild_tar, false));
+            (reference.join().unwrap(), crossbuild.join().unwrap())
+        })
+    };
     assert!(
         reference.status.success(),
         "{case}: the reference frontend failed:\n{}",

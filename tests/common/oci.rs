@@ -225,7 +225,7 @@ fn join(dir: &str, name: &str) -> String {
 /// Short printable contents verbatim, the rest as a hash.
 fn describe(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
-        Ok(text) if text.len() <= 80 && !text.chars().any(|c| c.is_control() && c != '\n') => {
+        Ok(text) if text.len() <= 200 && !text.chars().any(|c| c.is_control() && c != '\n') => {
             format!("{text:?}")
         }
         _ => format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes))),
