@@ -94,7 +94,13 @@ pub struct BuildArgs {
     /// Build a marshalled LLB definition from this file instead of a Dockerfile.
     #[arg(long = "llb", value_name = "FILE")]
     llb: Option<PathBuf>,
+    /// For comparisons: build with BuildKit's built-in Dockerfile frontend instead of crossbuild's.
+    #[arg(long = "reference-frontend", conflicts_with = "llb")]
+    reference_frontend: bool,
 }
+
+/// The Dockerfile frontend built into every BuildKit daemon.
+const REFERENCE_FRONTEND: &str = "dockerfile.v0";
 
 /// Runs `crossbuild build`.
 pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
@@ -249,6 +255,9 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
         setup,
         async |gateway: &GatewayBuild| match definition {
             Some(definition) => solve_definition(gateway, definition).await,
+            None if args.reference_frontend => {
+                solve_with_reference_frontend(gateway, &frontend_attrs).await
+            }
             None => frontend::build(gateway, &frontend_options, &build_platform)
                 .await
                 .map_err(|e| render_frontend_error(&e)),
@@ -336,6 +345,24 @@ async fn solve_definition(
         })),
         ..Default::default()
     })
+}
+
+/// BuildKit's own Dockerfile frontend, driven as buildx drives it: one
+/// gateway solve with the same attributes, its result returned unchanged,
+/// so both frontends share the session, the context upload and the
+/// exporters and only the compiler differs.
+async fn solve_with_reference_frontend(
+    gateway: &GatewayBuild,
+    frontend_attrs: &BTreeMap<String, String>,
+) -> Result<gw::Result, String> {
+    let options = frontend_attrs
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    gateway
+        .solve_frontend(REFERENCE_FRONTEND, options)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// A Dockerfile error with the offending line shown under it.

@@ -192,6 +192,37 @@ impl GatewayBuild {
         })
     }
 
+    /// Has the daemon run one of its own frontends (`dockerfile.v0`,
+    /// `gateway.v0`) with `options` as its attributes, in this build's
+    /// session, and returns that frontend's result as it came: refs,
+    /// image configs and `refs.platforms`, ready for [`GatewayBuild::finish`].
+    /// This is how buildx drives every build; crossbuild uses it to build
+    /// with the reference frontend for comparisons.
+    pub async fn solve_frontend(
+        &self,
+        frontend: &str,
+        options: HashMap<String, String>,
+    ) -> Result<gw::Result, GatewayError> {
+        let request = self.request(gw::SolveRequest {
+            frontend: frontend.to_string(),
+            frontend_opt: options,
+            allow_result_return: true,
+            allow_result_array_ref: true,
+            ..Default::default()
+        });
+        let response = self
+            .bridge
+            .clone()
+            .solve(request)
+            .await
+            .map_err(|s| bridge_error(&format!("solve with {frontend}"), &s))?
+            .into_inner();
+        response.result.ok_or_else(|| GatewayError::Bridge {
+            call: format!("solve with {frontend}"),
+            message: "the frontend returned no result".to_string(),
+        })
+    }
+
     /// Reads a file from a solved result.
     pub async fn read_file(&self, ref_id: &str, path: &str) -> Result<Vec<u8>, GatewayError> {
         let request = self.request(ReadFileRequest {

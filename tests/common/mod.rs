@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod image_diff;
+pub mod oci;
 pub mod tree;
 
 use crossbuild::client::{self, Daemon, Lookup};

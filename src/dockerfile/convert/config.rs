@@ -2,9 +2,7 @@
 //! entries, and the Go formatting (`%q`, `%v`, `time.Duration`) BuildKit
 //! uses in `created_by`, reproduced so histories read the same.
 
-use std::collections::BTreeSet;
-
-use crate::image::{History, ImageConfig};
+use crate::image::{Healthcheck, History, ImageConfig};
 use crate::platform::Platform;
 
 /// The `comment` of every history entry BuildKit's frontend writes.
@@ -105,10 +103,39 @@ pub(super) fn go_list(items: &[String]) -> String {
     format!("[{}]", items.join(" "))
 }
 
-/// Go's `%v` of a `map[string]struct{}`: keys sorted, `map[a:{} b:{}]`.
-pub(super) fn go_set(keys: &BTreeSet<String>) -> String {
-    let parts: Vec<String> = keys.iter().map(|k| format!("{k}:{{}}")).collect();
-    format!("map[{}]", parts.join(" "))
+/// Go's `fmt.Sprintf("%q", &HealthConfig{...})`, which BuildKit writes
+/// into the history: `&{["CMD" "true"] "30s" "5s" "0s" "0s" '\x03'}` — the
+/// durations quoted through their `String()`, the retry count quoted as a
+/// rune.
+pub(super) fn go_quote_healthcheck(hc: &Healthcheck) -> String {
+    format!(
+        "&{{{} {} {} {} {} {}}}",
+        go_quote_list(&hc.test),
+        go_quote(&go_duration(hc.interval)),
+        go_quote(&go_duration(hc.timeout)),
+        go_quote(&go_duration(hc.start_period)),
+        go_quote(&go_duration(hc.start_interval)),
+        go_quote_rune(hc.retries)
+    )
+}
+
+/// Go's `%q` of an integer: `strconv.QuoteRune`, with values that are no
+/// Unicode scalar shown as U+FFFD as Go does.
+pub(super) fn go_quote_rune(n: i64) -> String {
+    let c = u32::try_from(n)
+        .ok()
+        .and_then(char::from_u32)
+        .unwrap_or('\u{fffd}');
+    let body = match c {
+        '\'' => "\\'".to_string(),
+        // Inside single quotes a double quote needs no escape.
+        '"' => "\"".to_string(),
+        c => {
+            let quoted = go_quote(&c.to_string());
+            quoted[1..quoted.len() - 1].to_string()
+        }
+    };
+    format!("'{body}'")
 }
 
 /// Go's `time.Duration.String()` for a non-negative duration in ns.
@@ -217,8 +244,6 @@ mod tests {
             r#"["/bin/sh" "-c" "echo \"hi\"\n"]"#
         );
         assert_eq!(go_list(&["/a".into(), "/b".into()]), "[/a /b]");
-        let set: BTreeSet<String> = ["80/tcp".to_string(), "443/tcp".to_string()].into();
-        assert_eq!(go_set(&set), "map[443/tcp:{} 80/tcp:{}]");
         assert_eq!(go_duration(0), "0s");
         assert_eq!(go_duration(30_000_000_000), "30s");
         assert_eq!(go_duration(90_000_000_000), "1m30s");
@@ -226,6 +251,40 @@ mod tests {
         assert_eq!(go_duration(1_500_000_000), "1.5s");
         assert_eq!(go_duration(500_000_000), "500ms");
         assert_eq!(go_duration(1_500), "1.5µs");
+    }
+
+    #[test]
+    fn healthcheck_history_is_go_quoted() {
+        // As the reference frontend wrote them (Docker 28.5).
+        let hc = Healthcheck {
+            test: vec![
+                "CMD-SHELL".into(),
+                "wget -q -O- http://localhost/ || exit 1".into(),
+            ],
+            interval: 30_000_000_000,
+            timeout: 5_000_000_000,
+            start_period: 10_000_000_000,
+            start_interval: 2_000_000_000,
+            retries: 4,
+        };
+        assert_eq!(
+            go_quote_healthcheck(&hc),
+            r#"&{["CMD-SHELL" "wget -q -O- http://localhost/ || exit 1"] "30s" "5s" "10s" "2s" '\x04'}"#
+        );
+        let none = Healthcheck {
+            test: vec!["NONE".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            go_quote_healthcheck(&none),
+            r#"&{["NONE"] "0s" "0s" "0s" "0s" '\x00'}"#
+        );
+        assert_eq!(go_quote_rune(10), r"'\n'");
+        assert_eq!(go_quote_rune(65), "'A'");
+        assert_eq!(go_quote_rune(39), r"'\''");
+        assert_eq!(go_quote_rune(34), "'\"'");
+        assert_eq!(go_quote_rune(127), r"'\x7f'");
+        assert_eq!(go_quote_rune(-1), "'\u{fffd}'");
     }
 
     #[test]

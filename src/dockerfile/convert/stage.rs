@@ -2,8 +2,6 @@
 //! metadata instructions (BuildKit's `dispatchEnv`, `dispatchLabel`,
 //! `dispatchWorkdir`, ...) and the helpers `RUN`, `COPY` and `ADD` share.
 
-use std::collections::BTreeSet;
-
 use crate::dockerfile::instructions::{Command, Instruction};
 use crate::image::ImageConfig;
 use crate::llb::{self, Constrained};
@@ -147,7 +145,10 @@ impl StageBuild<'_> {
                 config::commit(&mut self.image, format!("USER {user}"), false, false);
             }
             Instruction::Expose(ports) => {
-                let mut set = BTreeSet::new();
+                // The history lists the ports in the order of the (sorted,
+                // unexpanded) words, duplicates included, as BuildKit's
+                // `parsePortSpecs` returns them.
+                let mut exposed = Vec::new();
                 for p in ports {
                     let words = self
                         .ctx
@@ -155,13 +156,16 @@ impl StageBuild<'_> {
                         .process_words(p, &self.state.env())
                         .map_err(|e| err(e.to_string()))?;
                     for w in words {
-                        set.extend(config::parse_ports(&w).map_err(&err)?);
+                        exposed.extend(config::parse_ports(&w).map_err(&err)?);
                     }
                 }
-                self.image.config.exposed_ports.extend(set.iter().cloned());
+                self.image
+                    .config
+                    .exposed_ports
+                    .extend(exposed.iter().cloned());
                 config::commit(
                     &mut self.image,
-                    format!("EXPOSE {}", config::go_set(&set)),
+                    format!("EXPOSE {}", config::go_list(&exposed)),
                     false,
                     false,
                 );
@@ -234,15 +238,7 @@ impl StageBuild<'_> {
                     start_interval: ns(h.start_interval),
                     retries: i64::from(h.retries),
                 };
-                let msg = format!(
-                    "HEALTHCHECK {{Test:{} Interval:{} Timeout:{} StartPeriod:{} StartInterval:{} Retries:{}}}",
-                    config::go_list(&hc.test),
-                    config::go_duration(hc.interval),
-                    config::go_duration(hc.timeout),
-                    config::go_duration(hc.start_period),
-                    config::go_duration(hc.start_interval),
-                    hc.retries
-                );
+                let msg = format!("HEALTHCHECK {}", config::go_quote_healthcheck(&hc));
                 self.image.config.healthcheck = Some(hc);
                 config::commit(&mut self.image, msg, false, false);
             }

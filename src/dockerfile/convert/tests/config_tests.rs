@@ -46,10 +46,10 @@ SHELL [\"/bin/ash\", \"-c\"]
             {"created_by": "LABEL org.opencontainers.image.version=1.2.3 desc=a b", "comment": "buildkit.dockerfile.v0", "empty_layer": true},
             {"created_by": "WORKDIR /srv/app", "comment": "buildkit.dockerfile.v0"},
             {"created_by": "USER 65532:65532", "comment": "buildkit.dockerfile.v0", "empty_layer": true},
-            {"created_by": "EXPOSE map[53/udp:{} 8080/tcp:{}]", "comment": "buildkit.dockerfile.v0", "empty_layer": true},
+            {"created_by": "EXPOSE [53/udp 8080/tcp]", "comment": "buildkit.dockerfile.v0", "empty_layer": true},
             {"created_by": "VOLUME [/data]", "comment": "buildkit.dockerfile.v0", "empty_layer": true},
             {"created_by": "STOPSIGNAL SIGTERM", "comment": "buildkit.dockerfile.v0", "empty_layer": true},
-            {"created_by": "HEALTHCHECK {Test:[CMD-SHELL wget -qO- localhost:8080/healthz || exit 1] Interval:30s Timeout:5s StartPeriod:0s StartInterval:0s Retries:3}", "comment": "buildkit.dockerfile.v0", "empty_layer": true},
+            {"created_by": "HEALTHCHECK &{[\"CMD-SHELL\" \"wget -qO- localhost:8080/healthz || exit 1\"] \"30s\" \"5s\" \"0s\" \"0s\" '\\x03'}", "comment": "buildkit.dockerfile.v0", "empty_layer": true},
             {"created_by": "ENTRYPOINT [\"/usr/local/bin/app\"]", "comment": "buildkit.dockerfile.v0", "empty_layer": true},
             {"created_by": "CMD [\"/bin/sh\" \"-c\" \"serve --port=8080\"]", "comment": "buildkit.dockerfile.v0", "empty_layer": true},
             {"created_by": "SHELL [/bin/ash -c]", "comment": "buildkit.dockerfile.v0", "empty_layer": true}
@@ -138,4 +138,17 @@ fn scratch_config_and_implicit_platform() {
         ),
         ("arm", "v7")
     );
+}
+
+/// BuildKit sorts EXPOSE's words before expanding them and lists the
+/// ports in that order, duplicates included (seen in the conformance
+/// test: `EXPOSE 80 53/udp ${PORT}/tcp` → `[8080/tcp 53/udp 80/tcp]`).
+#[test]
+fn expose_history_keeps_the_sorted_word_order() {
+    let df = "FROM alpine\nARG PORT=8080\nEXPOSE 80 53/udp ${PORT}/tcp 80\n";
+    let b = run(df, &opts(&["linux/amd64"])).expect("convert").remove(0);
+    let last = b.config.history.last().expect("history");
+    assert_eq!(last.created_by, "EXPOSE [8080/tcp 53/udp 80/tcp 80/tcp]");
+    let ports: Vec<&String> = b.config.config.exposed_ports.iter().collect();
+    assert_eq!(ports, ["53/udp", "80/tcp", "8080/tcp"]);
 }
