@@ -58,22 +58,15 @@ conformance_case!(run_mounts);
 conformance_case!(copy_and_expand);
 conformance_case!(misc);
 
-/// crossbuild's LLB declares the capability `file.copy.modestring` for
-/// symbolic modes; BuildKit defines that name but never registers it, so
-/// every daemon refuses the op ("unknown API capability"), while its own
-/// frontend never declares it. The fix belongs in `src/llb/file.rs`.
+/// Symbolic `COPY --chmod` (the LLB must not declare the unregistered
+/// `file.copy.modestring` cap, or the daemon refuses the op).
 #[tokio::test]
-#[ignore = "crossbuild declares the unregistered cap file.copy.modestring (src/llb/file.rs)"]
 async fn copy_chmod_symbolic() {
     run_case("copy_chmod_symbolic", &[], &[]).await;
 }
 
-/// BuildKit hands proxy build args (`HTTP_PROXY`, `no_proxy`, ...) to
-/// every RUN as the exec op's proxy environment, declared or not;
-/// crossbuild does not pass them yet, and the LLB builder has no proxy
-/// environment to pass them in. See the README's known differences.
+/// Proxy build args reach every RUN, declared or not, as BuildKit does.
 #[tokio::test]
-#[ignore = "proxy build args do not reach RUN yet (needs proxy_env in src/llb)"]
 async fn proxy_args() {
     run_case("proxy_args", &[], &[]).await;
 }

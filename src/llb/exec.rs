@@ -48,6 +48,7 @@ pub struct Exec {
     mounts: Vec<Mount>,
     secret_env: Vec<pb::SecretEnv>,
     extra_hosts: Vec<(String, String)>,
+    proxy_env: Option<pb::ProxyEnv>,
     valid_exit_codes: Option<Vec<i32>>,
     readonly_root: bool,
     constraints: Constraints,
@@ -67,6 +68,7 @@ impl Exec {
             mounts: Vec::new(),
             secret_env: Vec::new(),
             extra_hosts: Vec::new(),
+            proxy_env: None,
             valid_exit_codes: None,
             readonly_root: false,
             constraints: Constraints::new(),
@@ -136,6 +138,13 @@ impl Exec {
     /// Adds an `/etc/hosts` entry.
     pub fn extra_host(mut self, host: &str, ip: &str) -> Self {
         self.extra_hosts.push((host.to_string(), ip.to_string()));
+        self
+    }
+
+    /// Proxy settings for the process (`HTTP_PROXY`, `NO_PROXY`, ...): set
+    /// in its environment but, unlike `env`, kept out of the cache key.
+    pub fn proxy_env(mut self, proxy: pb::ProxyEnv) -> Self {
+        self.proxy_env = Some(proxy);
         self
     }
 
@@ -266,6 +275,9 @@ impl State {
         }
 
         let mut caps = vec!["exec.meta.base"];
+        if exec.proxy_env.is_some() {
+            caps.push("exec.meta.proxyenv");
+        }
         if !env.iter().any(|(k, _)| k == "PATH") {
             // Tells the daemon to supply the default PATH itself.
             caps.push("exec.meta.setsdefaultpath");
@@ -384,6 +396,7 @@ impl State {
                     ip: ip.clone(),
                 })
                 .collect(),
+            proxy_env: exec.proxy_env.clone(),
             remove_mount_stubs_recursive: true,
             valid_exit_codes: exec.valid_exit_codes.clone().unwrap_or_default(),
             ..Default::default()

@@ -471,9 +471,10 @@ impl State {
                     if a.always_replace_existing {
                         caps.push("file.copy.alwaysreplaceexistingdestpaths");
                     }
-                    if a.mode_str.is_some() {
-                        caps.push("file.copy.modestring");
-                    }
+                    // No cap for `mode_str`: BuildKit defines
+                    // `file.copy.modestring` but no daemon registers it, so
+                    // declaring it makes every daemon refuse the op (its own
+                    // frontend never declares it either).
                     Action::Copy(pb::FileActionCopy {
                         src: normalize_path(a.source.get_dir(), &a.src, false),
                         dest: normalize_path(&parent, &a.dest, true),

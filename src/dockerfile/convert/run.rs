@@ -86,6 +86,9 @@ impl StageBuild<'_> {
         if run.security == Some(SecurityMode::Insecure) {
             exec = exec.security(llb::SecurityMode::Insecure);
         }
+        if let Some(proxy) = proxy_env(&self.ctx.opts.build_args) {
+            exec = exec.proxy_env(proxy);
+        }
 
         // BuildKit names RUN steps with quotes kept and unknown variables
         // left as written.
@@ -278,4 +281,32 @@ fn clean_relative(p: &str) -> String {
         Some("") | None => ".".to_string(),
         Some(rest) => rest.to_string(),
     }
+}
+
+/// BuildKit hands proxy build args to every RUN, declared or not, as the
+/// exec's proxy environment (outside the cache key and the history); either
+/// spelling of each name counts, the upper-case one first.
+fn proxy_env(
+    build_args: &std::collections::BTreeMap<String, String>,
+) -> Option<bollard_buildkit_proto::pb::ProxyEnv> {
+    let get = |upper: &str, lower: &str| {
+        build_args
+            .get(upper)
+            .or_else(|| build_args.get(lower))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let proxy = bollard_buildkit_proto::pb::ProxyEnv {
+        http_proxy: get("HTTP_PROXY", "http_proxy"),
+        https_proxy: get("HTTPS_PROXY", "https_proxy"),
+        ftp_proxy: get("FTP_PROXY", "ftp_proxy"),
+        no_proxy: get("NO_PROXY", "no_proxy"),
+        all_proxy: get("ALL_PROXY", "all_proxy"),
+    };
+    let empty = proxy.http_proxy.is_empty()
+        && proxy.https_proxy.is_empty()
+        && proxy.ftp_proxy.is_empty()
+        && proxy.no_proxy.is_empty()
+        && proxy.all_proxy.is_empty();
+    (!empty).then_some(proxy)
 }

@@ -161,7 +161,6 @@ fn file_actions_chain() {
             "file.base",
             "file.copy.alwaysreplaceexistingdestpaths",
             "file.copy.includeexcludepatterns",
-            "file.copy.modestring",
             "file.rm.wildcard",
             "file.symlink.create",
             "meta.description",
