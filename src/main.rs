@@ -28,6 +28,9 @@ struct Cli {
 enum Command {
     /// Build an image from a Dockerfile, for one or more platforms.
     Build(Box<cli::build::BuildArgs>),
+    /// Show where each RUN step of each target platform would run (native,
+    /// cross, emulated, impossible) without building; takes build's flags.
+    Plan(Box<cli::plan::PlanArgs>),
     /// List the daemon's workers: the platforms they build for and their labels.
     Workers {
         /// Output format.
@@ -109,6 +112,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     let lookup = Lookup::from_env(cli.addr);
     match cli.command {
         Command::Build(args) => cli::build::run(&lookup, *args).await,
+        Command::Plan(args) => cli::plan::run(&lookup, *args).await,
         Command::Workers { format } => cli::workers::run(&lookup, format).await,
         Command::Du { format } => cli::cache::du(&lookup, format).await,
         Command::Prune {
