@@ -3,6 +3,7 @@
 pub mod build;
 pub mod cache;
 pub mod debug;
+pub mod inspect;
 pub mod plan;
 pub mod workers;
 
