@@ -12,4 +12,5 @@ pub mod dockerfile;
 pub mod frontend;
 pub mod image;
 pub mod llb;
+pub mod plan;
 pub mod platform;

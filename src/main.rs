@@ -45,6 +45,18 @@ struct Cli {
 enum Command {
     /// Build an image from a Dockerfile, for one or more platforms.
     Build(Box<cli::build::BuildArgs>),
+    /// Show where each RUN step of each target platform would run (native,
+    /// cross, emulated, impossible) without building; takes build's flags.
+    Plan(Box<cli::plan::PlanArgs>),
+    /// Show an image's index in a registry: per platform digest, size and
+    /// attestations (plain HTTP to localhost registries only, for now).
+    Inspect {
+        /// The image reference, e.g. localhost:5000/app:1.
+        image: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// List the daemon's workers: the platforms they build for and their labels.
     Workers {
         /// Output format.
@@ -134,6 +146,8 @@ async fn run(cli: Cli) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     match cli.command {
         Command::Build(args) => cli::build::run(&lookup, *args).await,
+        Command::Plan(args) => cli::plan::run(&lookup, *args).await,
+        Command::Inspect { image, format } => cli::inspect::run(&image, format).await,
         Command::Workers { format } => cli::workers::run(&lookup, format).await,
         Command::Du { format } => cli::cache::du(&lookup, format).await,
         Command::Prune {

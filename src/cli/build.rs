@@ -102,8 +102,25 @@ pub struct BuildArgs {
 /// The Dockerfile frontend built into every BuildKit daemon.
 const REFERENCE_FRONTEND: &str = "dockerfile.v0";
 
-/// Runs `crossbuild build`.
-pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
+/// What `build` and `plan` both take from the flags: where the context and
+/// the Dockerfile are, and the frontend options they describe.
+pub struct DockerfileInputs {
+    /// The context directory, canonical.
+    pub context: PathBuf,
+    /// The Dockerfile's path.
+    pub dockerfile: PathBuf,
+    /// The directory holding the Dockerfile, canonical.
+    pub dockerfile_dir: PathBuf,
+    /// The frontend options as buildx would send them.
+    pub request: FrontendOptionsRequest,
+    /// `--cache-from` entries.
+    pub cache_from: Vec<crossbuild::client::build_options::CacheEntry>,
+    /// `--cache-to` entries.
+    pub cache_to: Vec<crossbuild::client::build_options::CacheEntry>,
+}
+
+/// Checks and resolves the flags that say what to build.
+pub fn dockerfile_inputs(args: &BuildArgs) -> Result<DockerfileInputs, String> {
     let context = std::fs::canonicalize(&args.path)
         .map_err(|e| format!("build context {}: {e}", args.path.display()))?;
     if !context.is_dir() {
@@ -168,6 +185,39 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?,
         ..Default::default()
     };
+    Ok(DockerfileInputs {
+        context,
+        dockerfile,
+        dockerfile_dir,
+        request,
+        cache_from,
+        cache_to,
+    })
+}
+
+/// The progress mode asked for (flag, else `BUILDKIT_PROGRESS`, else
+/// auto), resolved for stderr.
+pub fn progress_mode(args: &BuildArgs) -> Result<ProgressMode, String> {
+    Ok(match &args.progress {
+        Some(mode) => mode.parse::<ProgressMode>().map_err(|e| e.to_string())?,
+        None => ProgressMode::from_env()
+            .map_err(|e| format!("BUILDKIT_PROGRESS: {e}"))?
+            .unwrap_or(ProgressMode::Auto),
+    }
+    .resolve_for_stderr())
+}
+
+/// Runs `crossbuild build`.
+pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
+    let DockerfileInputs {
+        context,
+        dockerfile,
+        dockerfile_dir,
+        request,
+        cache_from,
+        cache_to,
+    } = dockerfile_inputs(&args)?;
+
     let mut frontend_attrs = request.frontend_attrs().map_err(|e| e.to_string())?;
     if let Some(value) = &args.provenance {
         if let Some(attr) = attestation_attr(value, "provenance")? {
@@ -192,13 +242,7 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
              (use --push, --load or -o to export it)"
         );
     }
-    let progress = match &args.progress {
-        Some(mode) => mode.parse::<ProgressMode>().map_err(|e| e.to_string())?,
-        None => ProgressMode::from_env()
-            .map_err(|e| format!("BUILDKIT_PROGRESS: {e}"))?
-            .unwrap_or(ProgressMode::Auto),
-    }
-    .resolve_for_stderr();
+    let progress = progress_mode(&args)?;
     let secrets = args
         .secrets
         .iter()
@@ -228,6 +272,10 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
         );
     }
     let build_platform = build_platform(&daemon).await?;
+    if definition.is_none() && matches!(progress, ProgressMode::Plain | ProgressMode::Tty) {
+        super::plan::print_summary(&daemon, &frontend_attrs, &dockerfile, registry_auth.clone())
+            .await;
+    }
     let cache_exports = request.cache_exports(&cache_to);
     let setup = BuildSetup {
         shared_key: shared_key(&context),

@@ -3,10 +3,12 @@
 pub mod build;
 pub mod cache;
 pub mod debug;
+pub mod inspect;
+pub mod plan;
 pub mod workers;
 
 /// How a listing is printed.
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
     /// For people.
     Table,

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod manifest;
+pub mod registry;
 
 pub use config::{ContainerConfig, Healthcheck, History, ImageConfig, RootFs};
 pub use manifest::{parse_descriptor_base64, Descriptor, Index, Manifest, Platform};

@@ -1,6 +1,11 @@
 //! Build arguments: the automatic platform args, the global (meta) args
 //! before the first `FROM`, and `ARG` inside a stage, with BuildKit's
 //! precedence (`--build-arg` > default > inherited global value).
+//!
+//! Besides BuildKit's platform args, crossbuild offers cross toolchain
+//! names (`TARGET_GNU_TRIPLE`, ...) the same way; see [`toolchain`].
+
+mod toolchain;
 
 use std::collections::BTreeMap;
 
@@ -23,8 +28,9 @@ pub(super) fn set_env(env: &mut EnvList, key: &str, value: &str) {
 }
 
 /// BuildKit's `defaultArgs`: the platform args every `FROM` can use and
-/// every stage can import with a bare `ARG NAME`. A `--build-arg` of the
-/// same name overrides the computed value.
+/// every stage can import with a bare `ARG NAME`, followed by crossbuild's
+/// toolchain args for the target and build platforms. A `--build-arg` of
+/// the same name overrides the computed value.
 pub(super) fn platform_args(
     build: &Platform,
     target: &Platform,
@@ -45,10 +51,15 @@ pub(super) fn platform_args(
         ("TARGETVARIANT", opt(&target.variant)),
         ("TARGETSTAGE", target_stage.to_string()),
     ];
+    let pairs = pairs
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value))
+        .chain(toolchain::toolchain_args("TARGET", target))
+        .chain(toolchain::toolchain_args("BUILD", build));
     let mut env = EnvList::new();
     for (key, value) in pairs {
-        let value = overrides.get(key).cloned().unwrap_or(value);
-        set_env(&mut env, key, &value);
+        let value = overrides.get(&key).cloned().unwrap_or(value);
+        set_env(&mut env, &key, &value);
     }
     env
 }

@@ -1,0 +1,580 @@
+//! Reading images from a registry (Docker Registry HTTP API v2), enough to
+//! inspect what a multi-platform build pushed: the index, each platform's
+//! manifest and config, and BuildKit's attestation manifests.
+//!
+//! A small client on hyper, which is already in the tree, rather than a
+//! registry crate: inspecting needs three GETs and the token dance, and
+//! crossbuild's pushes go through BuildKit anyway. Only plain HTTP is
+//! spoken, and only to loopback registries (`localhost`, `127.0.0.1`,
+//! `[::1]`) — what Docker also treats as insecure by default. HTTPS is not
+//! supported yet: there is no TLS client in the tree, and every other host
+//! gets a clear error instead of a silent downgrade to plain HTTP.
+//!
+//! Credentials come from the Docker config through
+//! [`AuthService::credentials_for`], for the registry host only; they are
+//! sent as Basic auth or exchanged for a Bearer token when the registry
+//! asks (`WWW-Authenticate: Bearer realm=...,service=...,scope=...`).
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use serde::Serialize;
+
+use super::{
+    is_index_media_type, Index, Manifest, ANNOTATION_REFERENCE_DIGEST, ANNOTATION_REFERENCE_TYPE,
+};
+use crate::client::session::{AuthService, Credentials, DockerConfig};
+use crate::llb::normalize_image_ref;
+
+/// Everything a manifest GET accepts (`super::MEDIA_TYPE_*`): BuildKit
+/// pushes OCI, older tools Docker's schema 2.
+const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+     application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json, \
+     application/vnd.docker.distribution.manifest.v2+json";
+
+/// Why an image could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Not an image reference.
+    #[error("{0}")]
+    Reference(String),
+    /// The registry is not one this client can reach.
+    #[error("registry {host}: only loopback registries over plain HTTP are supported so far (HTTPS is not yet); {host} is not one")]
+    Unsupported {
+        /// The registry host.
+        host: String,
+    },
+    /// The registry has no such image.
+    #[error("image {image} not found in the registry ({detail})")]
+    NotFound {
+        /// The reference asked for.
+        image: String,
+        /// The registry's own words.
+        detail: String,
+    },
+    /// The registry refused the credentials (or their absence).
+    #[error(
+        "registry {host} refused access to {image} ({status}); log in with `docker login {host}`"
+    )]
+    Unauthorized {
+        /// The registry host.
+        host: String,
+        /// The reference asked for.
+        image: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The connection or the HTTP exchange failed.
+    #[error("registry {host}: {message}")]
+    Http {
+        /// The registry host.
+        host: String,
+        /// What failed.
+        message: String,
+    },
+    /// The registry answered something that is not a manifest.
+    #[error("registry {host} sent an unreadable {what}: {message}")]
+    Invalid {
+        /// The registry host.
+        host: String,
+        /// What was being read.
+        what: String,
+        /// Why it does not parse.
+        message: String,
+    },
+}
+
+/// A parsed, normalised image reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef {
+    /// Registry host with port, e.g. `localhost:5000`.
+    pub host: String,
+    /// Repository path, e.g. `library/busybox`.
+    pub repository: String,
+    /// Tag or digest to fetch.
+    pub reference: String,
+    /// The normalised form, for messages.
+    pub normalized: String,
+}
+
+impl ImageRef {
+    /// Parses `image` the way `docker` does (`busybox` is
+    /// `docker.io/library/busybox:latest`); a digest wins over a tag.
+    pub fn parse(image: &str) -> Result<ImageRef, RegistryError> {
+        let normalized =
+            normalize_image_ref(image).map_err(|e| RegistryError::Reference(e.to_string()))?;
+        let (name_tag, digest) = match normalized.split_once('@') {
+            Some((n, d)) => (n, Some(d)),
+            None => (normalized.as_str(), None),
+        };
+        let (name, tag) = match name_tag.rfind(':') {
+            Some(i) if !name_tag[i..].contains('/') => (&name_tag[..i], Some(&name_tag[i + 1..])),
+            _ => (name_tag, None),
+        };
+        let (domain, repository) = name
+            .split_once('/')
+            .ok_or_else(|| RegistryError::Reference(format!("{image}: no repository")))?;
+        // Docker Hub's API lives on another host than its name.
+        let host = if domain == "docker.io" {
+            "registry-1.docker.io"
+        } else {
+            domain
+        };
+        Ok(ImageRef {
+            host: host.to_string(),
+            repository: repository.to_string(),
+            reference: digest.or(tag).unwrap_or("latest").to_string(),
+            normalized: normalized.clone(),
+        })
+    }
+
+    fn is_loopback(&self) -> bool {
+        let host = match self.host.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => self.host.as_str(),
+        };
+        matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+    }
+}
+
+/// One entry of an image's index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlatformEntry {
+    /// `os/arch[/variant]`, or `unknown/unknown` for attestations.
+    pub platform: String,
+    /// The manifest's digest.
+    pub digest: String,
+    /// The manifest's media type.
+    pub media_type: String,
+    /// Size of the manifest itself.
+    pub manifest_size: i64,
+    /// Size of what the manifest points at (config and layers, compressed
+    /// as stored): what a pull of this platform downloads.
+    pub size: i64,
+    /// For an attestation manifest, the image manifest it describes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attests: Option<String>,
+}
+
+/// What `crossbuild inspect` shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageSummary {
+    /// The normalised reference.
+    pub name: String,
+    /// Media type of the top-level manifest.
+    pub media_type: String,
+    /// Digest of the top-level manifest (index or single manifest).
+    pub digest: String,
+    /// The images, one per platform.
+    pub platforms: Vec<PlatformEntry>,
+    /// BuildKit's attestation manifests (SBOM, provenance).
+    pub attestations: Vec<PlatformEntry>,
+}
+
+/// A registry client with the user's credentials.
+pub struct RegistryClient {
+    auth: AuthService,
+}
+
+struct Fetched {
+    media_type: String,
+    digest: String,
+    body: Bytes,
+}
+
+impl RegistryClient {
+    /// A client using the credentials of `config`.
+    pub fn new(config: DockerConfig) -> Self {
+        RegistryClient {
+            auth: AuthService::new(config),
+        }
+    }
+
+    /// Reads `image`'s index (or single manifest) and each platform's
+    /// manifest.
+    pub async fn inspect(&self, image: &str) -> Result<ImageSummary, RegistryError> {
+        let image = ImageRef::parse(image)?;
+        if !image.is_loopback() {
+            return Err(RegistryError::Unsupported { host: image.host });
+        }
+        let mut session = Session::new(self, &image).await;
+        let top = session.get_manifest(&image.reference).await?;
+        let mut summary = ImageSummary {
+            name: image.normalized.clone(),
+            media_type: top.media_type.clone(),
+            digest: top.digest.clone(),
+            platforms: Vec::new(),
+            attestations: Vec::new(),
+        };
+        if !is_index_media_type(&top.media_type) {
+            let manifest = parse_manifest(&image, &top.body)?;
+            let config = session.get_blob(&manifest.config.digest).await?;
+            let platform = config_platform(&config);
+            summary.platforms.push(PlatformEntry {
+                platform,
+                digest: top.digest,
+                media_type: top.media_type,
+                manifest_size: top.body.len() as i64,
+                size: manifest_content_size(&manifest),
+                attests: None,
+            });
+            return Ok(summary);
+        }
+        let index = Index::from_json(&top.body).map_err(|e| invalid(&image, "index", e))?;
+        for descriptor in &index.manifests {
+            let fetched = session.get_manifest(&descriptor.digest).await?;
+            let manifest = parse_manifest(&image, &fetched.body)?;
+            let platform = descriptor
+                .platform
+                .as_ref()
+                .map(|p| p.id())
+                .unwrap_or_else(|| "unknown/unknown".to_string());
+            let is_attestation = descriptor
+                .annotations
+                .get(ANNOTATION_REFERENCE_TYPE)
+                .is_some_and(|t| t == "attestation-manifest");
+            let entry = PlatformEntry {
+                platform,
+                digest: descriptor.digest.clone(),
+                media_type: descriptor.media_type.clone(),
+                manifest_size: descriptor.size,
+                size: manifest_content_size(&manifest),
+                attests: descriptor
+                    .annotations
+                    .get(ANNOTATION_REFERENCE_DIGEST)
+                    .filter(|_| is_attestation)
+                    .cloned(),
+            };
+            if is_attestation {
+                summary.attestations.push(entry);
+            } else {
+                summary.platforms.push(entry);
+            }
+        }
+        Ok(summary)
+    }
+}
+
+fn parse_manifest(image: &ImageRef, body: &[u8]) -> Result<Manifest, RegistryError> {
+    Manifest::from_json(body).map_err(|e| invalid(image, "manifest", e))
+}
+
+fn invalid(image: &ImageRef, what: &str, e: impl std::fmt::Display) -> RegistryError {
+    RegistryError::Invalid {
+        host: image.host.clone(),
+        what: what.to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn manifest_content_size(manifest: &Manifest) -> i64 {
+    manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<i64>()
+}
+
+/// `os/arch[/variant]` from an image config's JSON.
+fn config_platform(config: &[u8]) -> String {
+    let value: serde_json::Value = serde_json::from_slice(config).unwrap_or_default();
+    let field = |k: &str| value[k].as_str().unwrap_or_default().to_string();
+    let mut id = format!("{}/{}", field("os"), field("architecture"));
+    if !field("variant").is_empty() {
+        id = format!("{id}/{}", field("variant"));
+    }
+    id
+}
+
+/// Requests to one repository, carrying the authorization once found.
+struct Session<'a> {
+    image: &'a ImageRef,
+    credentials: Credentials,
+    authorization: Option<String>,
+}
+
+impl<'a> Session<'a> {
+    async fn new(client: &RegistryClient, image: &'a ImageRef) -> Session<'a> {
+        // Missing or failing credential helpers mean anonymous access,
+        // which the registry then accepts or refuses.
+        let credentials = client
+            .auth
+            .credentials_for(&image.host)
+            .await
+            .unwrap_or_default();
+        Session {
+            image,
+            credentials,
+            authorization: None,
+        }
+    }
+
+    async fn get_manifest(&mut self, reference: &str) -> Result<Fetched, RegistryError> {
+        let path = format!("/v2/{}/manifests/{reference}", self.image.repository);
+        self.get(&path, MANIFEST_ACCEPT).await
+    }
+
+    async fn get_blob(&mut self, digest: &str) -> Result<Bytes, RegistryError> {
+        let path = format!("/v2/{}/blobs/{digest}", self.image.repository);
+        Ok(self.get(&path, "*/*").await?.body)
+    }
+
+    /// GETs `path`, answering one authentication challenge.
+    async fn get(&mut self, path: &str, accept: &str) -> Result<Fetched, RegistryError> {
+        let mut response = self.send(path, accept).await?;
+        if response.status == 401 && self.authorization.is_none() {
+            self.authorization = self.authorize(&response.challenge).await?;
+            if self.authorization.is_some() {
+                response = self.send(path, accept).await?;
+            }
+        }
+        match response.status {
+            200 => Ok(Fetched {
+                media_type: response.content_type,
+                digest: response.digest,
+                body: response.body,
+            }),
+            404 => Err(RegistryError::NotFound {
+                image: self.image.normalized.clone(),
+                detail: registry_error_text(&response.body),
+            }),
+            401 | 403 => Err(RegistryError::Unauthorized {
+                host: self.image.host.clone(),
+                image: self.image.normalized.clone(),
+                status: response.status,
+            }),
+            status => Err(self.http_error(format!(
+                "GET {path}: HTTP {status}: {}",
+                registry_error_text(&response.body)
+            ))),
+        }
+    }
+
+    /// The `Authorization` value a challenge asks for, if we can give one.
+    async fn authorize(&self, challenge: &str) -> Result<Option<String>, RegistryError> {
+        let basic = (!self.credentials.secret.is_empty()).then(|| {
+            let pair = format!("{}:{}", self.credentials.username, self.credentials.secret);
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        });
+        let Some(params) = challenge.strip_prefix("Bearer ") else {
+            return Ok(basic);
+        };
+        let params = parse_challenge(params);
+        let Some(realm) = params.get("realm") else {
+            return Ok(basic);
+        };
+        let realm_ref = realm_host_and_path(realm).ok_or_else(|| RegistryError::Unsupported {
+            host: realm.clone(),
+        })?;
+        let mut query = Vec::new();
+        for key in ["service", "scope"] {
+            if let Some(value) = params.get(key) {
+                query.push(format!("{key}={}", percent_encode(value)));
+            }
+        }
+        let path = if query.is_empty() {
+            realm_ref.1.clone()
+        } else {
+            format!("{}?{}", realm_ref.1, query.join("&"))
+        };
+        let response = request(&realm_ref.0, &path, "application/json", basic.as_deref())
+            .await
+            .map_err(|m| self.http_error(m))?;
+        if response.status != 200 {
+            return Err(RegistryError::Unauthorized {
+                host: self.image.host.clone(),
+                image: self.image.normalized.clone(),
+                status: response.status,
+            });
+        }
+        let token: serde_json::Value =
+            serde_json::from_slice(&response.body).map_err(|e| invalid(self.image, "token", e))?;
+        let token = token["token"]
+            .as_str()
+            .or_else(|| token["access_token"].as_str())
+            .ok_or_else(|| invalid(self.image, "token", "no token in the answer"))?;
+        Ok(Some(format!("Bearer {token}")))
+    }
+
+    async fn send(&self, path: &str, accept: &str) -> Result<Response, RegistryError> {
+        request(
+            &self.image.host,
+            path,
+            accept,
+            self.authorization.as_deref(),
+        )
+        .await
+        .map_err(|m| self.http_error(m))
+    }
+
+    fn http_error(&self, message: String) -> RegistryError {
+        RegistryError::Http {
+            host: self.image.host.clone(),
+            message,
+        }
+    }
+}
+
+/// The registry's `{"errors":[{"message":...}]}` text, or the raw body.
+fn registry_error_text(body: &[u8]) -> String {
+    let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let messages: Vec<String> = value["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}: {}",
+                        e["code"].as_str().unwrap_or("error"),
+                        e["message"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if messages.is_empty() {
+        String::from_utf8_lossy(body).trim().to_string()
+    } else {
+        messages.join("; ")
+    }
+}
+
+/// `key="value",key2="v,2"` → map; values may be quoted and hold commas.
+fn parse_challenge(params: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut rest = params.trim();
+    while let Some((key, after)) = rest.split_once('=') {
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let (value, next) = match after.strip_prefix('"') {
+            Some(quoted) => match quoted.split_once('"') {
+                Some((v, n)) => (v, n),
+                None => (quoted, ""),
+            },
+            None => after.split_once(',').unwrap_or((after, "")),
+        };
+        out.insert(key, value.to_string());
+        rest = next.trim_start_matches(',').trim();
+    }
+    out
+}
+
+/// A token realm's host and path, when it is plain HTTP on loopback (the
+/// only kind this client can reach).
+fn realm_host_and_path(realm: &str) -> Option<(String, String)> {
+    let rest = realm.strip_prefix("http://")?;
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let probe = ImageRef {
+        host: host.to_string(),
+        repository: String::new(),
+        reference: String::new(),
+        normalized: String::new(),
+    };
+    probe
+        .is_loopback()
+        .then(|| (host.to_string(), path.to_string()))
+}
+
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+struct Response {
+    status: u16,
+    content_type: String,
+    digest: String,
+    challenge: String,
+    body: Bytes,
+}
+
+/// One HTTP/1.1 GET on a fresh connection.
+async fn request(
+    host: &str,
+    path: &str,
+    accept: &str,
+    authorization: Option<&str>,
+) -> Result<Response, String> {
+    let stream = tokio::net::TcpStream::connect(host)
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("HTTP handshake: {e}"))?;
+    let driver = tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "registry connection ended");
+        }
+    });
+    let mut builder = http::Request::get(path)
+        .header(http::header::HOST, host)
+        .header(http::header::ACCEPT, accept)
+        .header(http::header::USER_AGENT, "crossbuild");
+    if let Some(value) = authorization {
+        builder = builder.header(http::header::AUTHORIZATION, value);
+    }
+    let req = builder
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("GET {path}: {e}"))?;
+    let response = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("GET {path}: {e}"))?;
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let status = response.status().as_u16();
+    let content_type = header("content-type");
+    let digest = header("docker-content-digest");
+    let challenge = header("www-authenticate");
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("GET {path}: reading the body: {e}"))?
+        .to_bytes();
+    driver.abort();
+    let digest = if digest.is_empty() {
+        crate::llb::digest_of(&body)
+    } else {
+        digest
+    };
+    Ok(Response {
+        status,
+        content_type: content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        digest,
+        challenge,
+        body,
+    })
+}
+
+#[cfg(test)]
+#[path = "registry_tests.rs"]
+mod tests;

@@ -1,0 +1,117 @@
+//! Compiling a Dockerfile for the plan: the same compiler and options as a
+//! build, without solving anything.
+//!
+//! The build's frontend core reads the Dockerfile through the daemon; the
+//! plan takes it from the caller (the CLI reads the file from disk), so the
+//! only thing it asks of a daemon is base image configs, through
+//! [`BridgeResolver`]. Contexts are bare local sources here: their content
+//! changes digests but never where a step runs.
+
+use std::collections::BTreeMap;
+
+use bollard_buildkit_proto::pb;
+
+use crate::bridge::Bridge;
+use crate::dockerfile::{
+    self,
+    convert::{self, ConvertOptions, ImageResolver, ResolvedImage},
+};
+use crate::frontend::{FrontendError, FrontendOptions, CONTEXT_LOCAL};
+use crate::image::ImageConfig;
+use crate::llb::{self, Local, MarshalOptions};
+use crate::platform::Platform;
+
+/// Compiles `source` (the Dockerfile's bytes) for every target platform of
+/// `options` and marshals each graph as the build would
+/// (`$BUILDPLATFORM` = `build_platform`).
+pub async fn compile_dockerfile(
+    source: &[u8],
+    options: &FrontendOptions,
+    build_platform: &Platform,
+    resolver: &dyn ImageResolver,
+) -> Result<Vec<(Platform, pb::Definition)>, FrontendError> {
+    let dockerfile_error = |line: usize, message: String| FrontendError::Dockerfile {
+        filename: options.filename.clone(),
+        line,
+        source_line: source_line(source, line),
+        message,
+    };
+    let dockerfile =
+        dockerfile::parse(source).map_err(|e| dockerfile_error(e.line, e.kind.to_string()))?;
+    let named_contexts = options
+        .named_contexts
+        .iter()
+        .map(|(name, value)| Ok((name.clone(), named_context(name, value)?)))
+        .collect::<Result<BTreeMap<_, _>, FrontendError>>()?;
+    let convert_options = ConvertOptions {
+        target: options.target.clone(),
+        target_platforms: options.platforms.clone(),
+        build_platform: build_platform.clone(),
+        build_args: options.build_args.clone(),
+        labels: options.labels.clone(),
+        context: Local::new(CONTEXT_LOCAL).into_state(),
+        no_cache: options.no_cache.clone(),
+        named_contexts,
+    };
+    let builds = convert::convert(&dockerfile, &convert_options, resolver)
+        .await
+        .map_err(|e| dockerfile_error(e.line, e.message.clone()))?;
+    builds
+        .into_iter()
+        .map(|build| {
+            let definition = llb::marshal_with(
+                &build.state,
+                &MarshalOptions {
+                    default_platform: build.platform.clone(),
+                },
+            )?;
+            Ok((build.platform, definition))
+        })
+        .collect()
+}
+
+/// A named context as a state: an image where it names one (it can be a
+/// `FROM` base whose platform matters), a local source otherwise.
+fn named_context(name: &str, value: &str) -> Result<llb::State, FrontendError> {
+    match value.strip_prefix("docker-image://") {
+        Some(reference) => Ok(llb::Image::new(reference)?.into_state()),
+        None => Ok(Local::new(name).into_state()),
+    }
+}
+
+fn source_line(source: &[u8], line: usize) -> Option<String> {
+    let text = String::from_utf8_lossy(source);
+    line.checked_sub(1)
+        .and_then(|index| text.lines().nth(index))
+        .map(str::to_string)
+}
+
+/// Resolves base images through a [`Bridge`] (the daemon's gateway), so
+/// the plan sees the same images and credentials a build would.
+pub struct BridgeResolver<'a> {
+    bridge: &'a dyn Bridge,
+}
+
+impl<'a> BridgeResolver<'a> {
+    /// A resolver asking `bridge`. The converter already asks once per
+    /// image and platform, so no cache is kept here.
+    pub fn new(bridge: &'a dyn Bridge) -> Self {
+        BridgeResolver { bridge }
+    }
+}
+
+#[async_trait::async_trait]
+impl ImageResolver for BridgeResolver<'_> {
+    async fn resolve(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage, String> {
+        let resolved = self
+            .bridge
+            .resolve_image_config(reference, platform)
+            .await
+            .map_err(|e| e.0)?;
+        let config = ImageConfig::from_json(&resolved.config).map_err(|e| e.to_string())?;
+        Ok(ResolvedImage {
+            digest: resolved.digest,
+            config,
+        })
+    }
+}
