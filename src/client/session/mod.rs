@@ -52,6 +52,11 @@ const HEALTH_METHODS: &[&str] = &[
     "/grpc.health.v1.Health/Watch",
 ];
 
+/// HTTP/2 connection window of the session (see [`serve`]).
+const SESSION_CONNECTION_WINDOW: u32 = 64 << 20;
+/// HTTP/2 stream window of the session.
+const SESSION_STREAM_WINDOW: u32 = 16 << 20;
+
 /// Why a session could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -193,7 +198,14 @@ impl Drop for Session {
 /// Serves gRPC on an HTTP/2 connection the daemon opened, until it ends or
 /// the session is closed.
 async fn serve(io: Pin<Box<dyn DaemonIo>>, routes: Routes, shutdown: oneshot::Receiver<()>) {
+    // Large windows: the daemon streams many small fsutil packets (a STAT
+    // per file) on this connection, and h2 counts small DATA frames that
+    // wait unread against a budget of half the connection window; with the
+    // default 64 KiB window a local export of ~10,000 files could exhaust
+    // it ("too_many_data_frames") while files were being written.
     let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .initial_connection_window_size(SESSION_CONNECTION_WINDOW)
+        .initial_stream_window_size(SESSION_STREAM_WINDOW)
         .max_frame_size(1 << 20)
         .serve_connection(TokioIo::new(io), TowerToHyperService::new(routes));
     tokio::select! {
