@@ -45,7 +45,15 @@ async fn four_builds_at_once_keep_their_outputs_apart() {
                 let dest = format!("type=local,dest={}", out.path().display());
                 let output = common::crossbuild(
                     context.path(),
-                    &["build", "--progress", "quiet", "--no-cache", "-o", &dest, "."],
+                    &[
+                        "build",
+                        "--progress",
+                        "quiet",
+                        "--no-cache",
+                        "-o",
+                        &dest,
+                        ".",
+                    ],
                 );
                 (n, context, out, output)
             })

@@ -63,7 +63,10 @@ fn bomb(keyword: &str) -> String {
     let mut prev = "a".to_string();
     for level in 1..=10 {
         let name = format!("v{level}");
-        text.push_str(&format!("{keyword} {name}={}\n", format!("${prev}").repeat(10)));
+        text.push_str(&format!(
+            "{keyword} {name}={}\n",
+            format!("${prev}").repeat(10)
+        ));
         prev = name;
     }
     text

@@ -65,7 +65,10 @@ fn small_build_works(dir: &Path) {
         0o644,
     );
     let start = Instant::now();
-    let output = common::crossbuild(&context, &["build", "--progress", "quiet", "--no-cache", "."]);
+    let output = common::crossbuild(
+        &context,
+        &["build", "--progress", "quiet", "--no-cache", "."],
+    );
     assert!(
         output.status.success(),
         "{}",
