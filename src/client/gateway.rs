@@ -282,7 +282,7 @@ impl GatewayBuild {
                 result: None,
                 error: Some(bollard_buildkit_proto::google::rpc::Status {
                     code: tonic::Code::Unknown as i32,
-                    message,
+                    message: shorten_error(message),
                     details: Vec::new(),
                 }),
             },
@@ -398,5 +398,40 @@ impl Bridge for GatewayBuild {
 
     fn session_id(&self) -> Option<&str> {
         self.session_id.as_deref()
+    }
+}
+
+/// The longest error message handed to the daemon in `Return`. The daemon
+/// echoes it back in the `grpc-message` trailer of `Control.Solve`, and a
+/// trailer over h2's header-list limit kills the whole connection
+/// (`COMPRESSION_ERROR`), so a Dockerfile error quoting a 60 KB line ended
+/// as "h2 protocol error" instead of the error itself.
+const MAX_ERROR_MESSAGE: usize = 4096;
+
+/// Cuts `message` to [`MAX_ERROR_MESSAGE`] bytes on a character boundary.
+fn shorten_error(mut message: String) -> String {
+    if message.len() <= MAX_ERROR_MESSAGE {
+        return message;
+    }
+    let mut end = MAX_ERROR_MESSAGE;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message.truncate(end);
+    message.push_str("...");
+    message
+}
+
+#[cfg(test)]
+mod shorten_tests {
+    use super::*;
+
+    #[test]
+    fn long_errors_are_cut_on_a_char_boundary() {
+        assert_eq!(shorten_error("short".into()), "short");
+        let long = "é".repeat(MAX_ERROR_MESSAGE);
+        let cut = shorten_error(long);
+        assert!(cut.len() <= MAX_ERROR_MESSAGE + 3);
+        assert!(cut.ends_with("..."));
     }
 }

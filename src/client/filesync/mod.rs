@@ -76,8 +76,12 @@ pub enum FileSyncError {
         /// The OS error.
         source: io::Error,
     },
-    /// A file name is not UTF-8 and cannot be put into a protobuf string.
-    #[error("file name is not valid UTF-8: {}", .0.display())]
+    /// A file name is not UTF-8 and cannot be put into a protobuf string
+    /// (BuildKit's daemon rejects such a message, so it cannot be sent).
+    #[error(
+        "file name is not valid UTF-8: {0:?}; BuildKit cannot transfer it \
+         (rename it, or exclude it in .dockerignore)"
+    )]
     NonUtf8Path(PathBuf),
     /// The peer broke a rule of the protocol.
     #[error("protocol error: {0}")]

@@ -334,3 +334,35 @@ fn stats_carry_go_modes_links_and_zero_owners() {
     assert_eq!(get("big.bin").size, 3_000_000);
     assert!(stats.values().all(|s| s.uid == 0 && s.gid == 0));
 }
+
+/// A name that is not UTF-8 fails the walk only when it would be sent: the
+/// error names it, and excluding it (or not including it) lets the rest go.
+#[test]
+fn non_utf8_names_fail_only_when_sent() {
+    use std::os::unix::ffi::OsStrExt;
+    let src = tempfile::tempdir().expect("tempdir");
+    let root = src.path();
+    write(&root.join("Dockerfile"), b"FROM scratch\n", 0o644);
+    let bad = std::ffi::OsStr::from_bytes(b"bad\xffname");
+    write(&root.join(bad), b"x", 0o644);
+    fs::create_dir(root.join("dir")).expect("mkdir");
+    write(&root.join("dir").join(bad), b"x", 0o644);
+
+    let err = walk(root, &FilterOptions::default(), |_| Ok(())).expect_err("non-UTF-8");
+    assert!(
+        matches!(&err, FileSyncError::NonUtf8Path(p) if p.as_os_str().as_bytes().ends_with(b"bad\xffname")),
+        "{err}"
+    );
+    assert!(err.to_string().contains(r"bad\xFFname"), "{err}");
+
+    let only_dockerfile = FilterOptions {
+        include_patterns: vec!["Dockerfile".into()],
+        ..Default::default()
+    };
+    assert_eq!(walked(root, &only_dockerfile), ["Dockerfile"]);
+    let ignored = FilterOptions {
+        exclude_patterns: vec!["**/bad*".into()],
+        ..Default::default()
+    };
+    assert_eq!(walked(root, &ignored), ["Dockerfile", "dir"]);
+}

@@ -148,6 +148,9 @@ fn could_match_inside(pm: &PatternMatcher, dir: &str, exceptions: bool) -> bool 
 struct PendingDir {
     stat: Stat,
     emitted: bool,
+    /// The full local path when the directory's name is not UTF-8: it can
+    /// be walked for filtering, but not sent.
+    bad_name: Option<PathBuf>,
 }
 
 struct Walker<F> {
@@ -181,20 +184,26 @@ where
         let mut names = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| FileSyncError::io("read directory", &abs, e))?;
-            let name = entry.file_name();
-            match name.to_str() {
-                Some(name) => names.push(name.to_string()),
-                None => return Err(FileSyncError::NonUtf8Path(abs.join(name))),
-            }
+            names.push(entry.file_name());
         }
-        // Byte order, as os.ReadDir sorts; String's Ord compares bytes.
+        // Byte order, as os.ReadDir sorts; OsString's Ord compares bytes.
         names.sort();
 
         for name in names {
+            // A name that is not UTF-8 cannot go into the protobuf string of
+            // a Stat (the daemon rejects such a message), but it only matters
+            // if the entry is sent: filters see a lossy version, and the
+            // error is raised when the entry (or something inside it) would
+            // be emitted, so `.dockerignore` can exclude it and the
+            // Dockerfile's own directory can still be read.
+            let (name_str, bad_name) = match name.to_str() {
+                Some(s) => (s.to_string(), None),
+                None => (name.to_string_lossy().into_owned(), Some(abs.join(&name))),
+            };
             let child = if rel.is_empty() {
-                name.clone()
+                name_str
             } else {
-                format!("{rel}/{name}")
+                format!("{rel}/{name_str}")
             };
             let child_abs = abs.join(&name);
             let meta = match fs::symlink_metadata(&child_abs) {
@@ -245,6 +254,7 @@ where
                 self.pending.push(PendingDir {
                     stat,
                     emitted: false,
+                    bad_name,
                 });
                 if !skip {
                     self.emit_pending()?;
@@ -253,6 +263,9 @@ where
                 self.pending.pop();
                 result?;
             } else if !skip {
+                if let Some(path) = bad_name {
+                    return Err(FileSyncError::NonUtf8Path(path));
+                }
                 let stat = self.make_stat(&child_abs, &child, &meta)?;
                 self.emit_pending()?;
                 (self.emit)(stat)?;
@@ -264,6 +277,9 @@ where
     /// Sends the directories on the current path that were held back.
     fn emit_pending(&mut self) -> Result<(), FileSyncError> {
         for dir in self.pending.iter_mut().filter(|d| !d.emitted) {
+            if let Some(path) = &dir.bad_name {
+                return Err(FileSyncError::NonUtf8Path(path.clone()));
+            }
             dir.emitted = true;
             (self.emit)(dir.stat.clone())?;
         }

@@ -26,6 +26,13 @@ use pattern::Pattern;
 /// the stack.
 pub const MAX_NESTING: usize = 128;
 
+/// The longest value one word may expand to, in bytes. Each `$a` in
+/// `ARG b=$a$a$a$a$a$a$a$a$a$a` multiplies the size by ten, so ten such
+/// lines would ask for gigabytes; Linux refuses a single environment
+/// string over 128 KiB (`MAX_ARG_STRLEN`) anyway, so 1 MiB leaves room for
+/// any real use and stops a bomb at its first oversized step.
+pub const MAX_EXPANSION: usize = 1 << 20;
+
 /// A source of variable values for expansion.
 ///
 /// Implemented for the usual maps and for slices of pairs (where a later pair
@@ -134,6 +141,9 @@ pub enum ShellErrorKind {
     /// `${...}` nested deeper than [`MAX_NESTING`].
     #[error("variable substitutions nested deeper than {MAX_NESTING} levels")]
     TooDeep,
+    /// The expansion grew past [`MAX_EXPANSION`] bytes.
+    #[error("the expanded value is longer than {MAX_EXPANSION} bytes")]
+    TooLong,
 }
 
 /// A word that could not be expanded, with the reason.
@@ -304,17 +314,17 @@ impl Word<'_> {
             match c {
                 '$' => {
                     let s = self.process_dollar()?;
-                    result.push_str(&s);
+                    push_bounded(&mut result, &s)?;
                     words.add_string(&s);
                 }
                 '\'' if quotes => {
                     let s = self.process_single_quote()?;
-                    result.push_str(&s);
+                    push_bounded(&mut result, &s)?;
                     words.add_raw_string(&s);
                 }
                 '"' if quotes => {
                     let s = self.process_double_quote(raw_escapes)?;
-                    result.push_str(&s);
+                    push_bounded(&mut result, &s)?;
                     words.add_raw_string(&s);
                 }
                 _ => {
@@ -385,7 +395,7 @@ impl Word<'_> {
                 }
                 Some('$') => {
                     let s = self.process_dollar()?;
-                    result.push_str(&s);
+                    push_bounded(&mut result, &s)?;
                 }
                 Some(c) => {
                     self.pos += c.len_utf8();
@@ -544,7 +554,9 @@ impl Word<'_> {
             pattern: pat.clone(),
             reason,
         })?;
-        Ok(compiled.replace(&value, &replacement, all))
+        compiled
+            .replace(&value, &replacement, all, MAX_EXPANSION)
+            .ok_or(ShellErrorKind::TooLong)
     }
 
     /// Reads a variable name: letters, digits and `_`; or a run of digits
@@ -588,6 +600,18 @@ impl Word<'_> {
             }
         }
     }
+}
+
+/// Appends an expanded piece, refusing to grow past [`MAX_EXPANSION`].
+/// Every piece is itself bounded (a variable's value was bounded when it was
+/// defined), so checking after each append keeps memory within twice the
+/// limit.
+fn push_bounded(result: &mut String, piece: &str) -> Res<()> {
+    if result.len().saturating_add(piece.len()) > MAX_EXPANSION {
+        return Err(ShellErrorKind::TooLong);
+    }
+    result.push_str(piece);
+    Ok(())
 }
 
 fn required(name: String, word: String, default: &str) -> ShellErrorKind {

@@ -171,14 +171,25 @@ impl Pattern {
     /// in `value` by `replacement`, following Go's `ReplaceAllString` rules
     /// for empty matches. The replacement is literal: unlike Go, `$1` is not
     /// special here.
-    pub(crate) fn replace(&self, value: &str, replacement: &str, all: bool) -> String {
+    ///
+    /// Returns `None` as soon as the result would grow past `max_len`
+    /// bytes: every match of `?` in a 1 MB value replaced by a 1 MB string
+    /// would otherwise ask for a terabyte.
+    pub(crate) fn replace(
+        &self,
+        value: &str,
+        replacement: &str,
+        all: bool,
+        max_len: usize,
+    ) -> Option<String> {
         if !all {
-            return match self.find(value, 0) {
+            let out = match self.find(value, 0) {
                 Some((s, e)) => format!("{}{}{}", &value[..s], replacement, &value[e..]),
                 None => value.to_string(),
             };
+            return (out.len() <= max_len).then_some(out);
         }
-        let mut out = String::with_capacity(value.len());
+        let mut out = String::with_capacity(value.len().min(max_len));
         let mut last_end = 0;
         let mut search = 0;
         while search <= value.len() {
@@ -188,6 +199,9 @@ impl Pattern {
             out.push_str(&value[last_end..s]);
             if e > last_end || s == 0 {
                 out.push_str(replacement);
+            }
+            if out.len() > max_len {
+                return None;
             }
             last_end = e;
             let width = value[search..].chars().next().map_or(0, char::len_utf8);
@@ -206,7 +220,7 @@ impl Pattern {
         if last_end <= value.len() {
             out.push_str(&value[last_end..]);
         }
-        out
+        (out.len() <= max_len).then_some(out)
     }
 }
 
@@ -236,11 +250,24 @@ mod tests {
 
     #[test]
     fn replace_like_go() {
-        assert_eq!(p("o").replace("foo", "0", true), "f00");
-        assert_eq!(p("o").replace("foo", "0", false), "f0o");
-        assert_eq!(p("").replace("abc", "x", true), "xaxbxcx");
-        assert_eq!(p("*").replace("abc", "x", true), "x");
-        assert_eq!(p("é").replace("déé", "e", true), "dee");
+        assert_eq!(p("o").replace("foo", "0", true, usize::MAX).unwrap(), "f00");
+        assert_eq!(
+            p("o").replace("foo", "0", false, usize::MAX).unwrap(),
+            "f0o"
+        );
+        assert_eq!(
+            p("").replace("abc", "x", true, usize::MAX).unwrap(),
+            "xaxbxcx"
+        );
+        assert_eq!(p("*").replace("abc", "x", true, usize::MAX).unwrap(), "x");
+        assert_eq!(p("é").replace("déé", "e", true, usize::MAX).unwrap(), "dee");
+    }
+
+    #[test]
+    fn replace_stops_at_the_size_limit() {
+        assert_eq!(p("?").replace("aaaa", "bbbb", true, 10), None);
+        assert_eq!(p("a").replace("aaaa", "bbbb", false, 6), None);
+        assert_eq!(p("a").replace("aa", "b", true, 2).as_deref(), Some("bb"));
     }
 
     #[test]

@@ -267,11 +267,41 @@ fn long_words_are_linear() {
     let big = "a".repeat(5_000_000);
     let start = std::time::Instant::now();
     assert_eq!(word(&big, &[]).len(), 5_000_000);
-    let e = [("V", big.as_str())];
-    assert_eq!(word("${V%%b*}", &e).len(), 5_000_000);
+    // A value at the size limit: quadratic matching would take minutes.
+    let value = &big[..MAX_EXPANSION];
+    let e = [("V", value)];
+    assert_eq!(word("${V%%b*}", &e).len(), MAX_EXPANSION);
     assert!(start.elapsed().as_secs() < 10);
     let err = Lexer::new('\\')
         .process_word(&format!("'{big}"), &NoEnv)
         .unwrap_err();
     assert!(err.to_string().len() < 400);
+}
+
+#[test]
+fn exponential_growth_stops_at_the_size_limit() {
+    // Each level is ten copies of the previous one, as ARG lines would chain.
+    let mut vars = vec![("a".to_string(), "xxxxxxxxxx".to_string())];
+    let lexer = Lexer::new('\\');
+    let mut failed_at = None;
+    for level in 1..=10 {
+        let prev = &vars[vars.len() - 1].0;
+        let input = format!("${prev}").repeat(10);
+        match lexer.process_word(&input, &vars) {
+            Ok(e) => vars.push((format!("v{level}"), e.value)),
+            Err(e) => {
+                assert_eq!(e.kind, ShellErrorKind::TooLong);
+                failed_at = Some(level);
+                break;
+            }
+        }
+    }
+    // 10 × 10^5 bytes fits in 1 MiB, 10 × 10^6 does not.
+    assert_eq!(failed_at, Some(6));
+    // Quotes and replacement are bounded too.
+    let big = "y".repeat(MAX_EXPANSION / 2 + 1);
+    let pairs = [("big", big.as_str())];
+    assert_eq!(error("\"$big$big\"", &pairs), ShellErrorKind::TooLong);
+    assert_eq!(error("${big//?/$big}", &pairs), ShellErrorKind::TooLong);
+    assert_eq!(word("${big}", &pairs).len(), big.len());
 }

@@ -1,0 +1,136 @@
+//! SIGTERM and SIGINT at several points of a build: crossbuild stops
+//! within 2 s with one message, and the daemon builds again at once.
+//! (SIGINT during a RUN step is in e2e_build.rs.)
+
+mod common;
+
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::tree::write_file;
+
+/// Starts `crossbuild build --progress plain ARGS .` in `dir`, sends
+/// `signal` once a stderr line contains `trigger`, and returns the time to
+/// exit and the whole stderr.
+fn interrupt_when(dir: &Path, args: &[&str], trigger: &str, signal: i32) -> (Duration, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crossbuild"))
+        .args(["build", "--progress", "plain"])
+        .args(args)
+        .arg(".")
+        .current_dir(dir)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines_rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut log = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = lines_rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("never saw {trigger:?}: {log}"));
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains(trigger) {
+            break;
+        }
+    }
+    let sent = Instant::now();
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let status = child.wait().unwrap();
+    let took = sent.elapsed();
+    reader.join().unwrap();
+    log.extend(lines_rx.try_iter().map(|l| l + "\n"));
+    assert!(!status.success(), "{log}");
+    (took, log)
+}
+
+/// A small build must work right after an interrupted one.
+fn small_build_works(dir: &Path) {
+    let context = dir.join("after");
+    write_file(
+        &context,
+        "Dockerfile",
+        b"FROM localhost:5000/busybox\nRUN echo again > /again\n",
+        0o644,
+    );
+    let start = Instant::now();
+    let output = common::crossbuild(
+        &context,
+        &["build", "--progress", "quiet", "--no-cache", "."],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eprintln!("build after the interrupt: {:?}", start.elapsed());
+}
+
+fn assert_one_message(log: &str, message: &str, took: Duration) {
+    assert!(took < Duration::from_secs(2), "took {took:?} to stop");
+    assert_eq!(log.matches(message).count(), 1, "{log}");
+    assert_eq!(log.matches("error:").count(), 1, "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[tokio::test]
+async fn sigterm_during_a_run_step() {
+    if common::daemon_or_skip("sigterm_during_a_run_step")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let context = dir.path().join("ctx");
+    write_file(
+        &context,
+        "Dockerfile",
+        b"FROM localhost:5000/busybox\nRUN echo run-started-now && sleep 300\n",
+        0o644,
+    );
+    let (took, log) = interrupt_when(&context, &["--no-cache"], "run-started-now", libc::SIGTERM);
+    eprintln!("SIGTERM during RUN: stopped in {took:?}");
+    assert_one_message(&log, "terminated: the build was cancelled", took);
+    small_build_works(dir.path());
+}
+
+#[tokio::test]
+async fn sigint_during_a_context_upload() {
+    if common::daemon_or_skip("sigint_during_a_context_upload")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let context = dir.path().join("ctx");
+    write_file(
+        &context,
+        "Dockerfile",
+        b"FROM localhost:5000/busybox\nCOPY big.bin /big.bin\n",
+        0o644,
+    );
+    // 2 GiB sparse: the upload takes several seconds, so the signal lands
+    // in the middle of it.
+    let big = std::fs::File::create(context.join("big.bin")).unwrap();
+    big.set_len(2 << 30).unwrap();
+    drop(big);
+    // Plain progress reports the bytes sent so far ("... 234.81MB 5.0s").
+    let (took, log) = interrupt_when(&context, &[], "MB", libc::SIGINT);
+    assert!(log.contains("transferring context"), "{log}");
+    eprintln!("SIGINT during upload: stopped in {took:?}");
+    assert_one_message(&log, "interrupted: the build was cancelled", took);
+    small_build_works(dir.path());
+}
