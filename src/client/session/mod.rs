@@ -198,11 +198,10 @@ impl Drop for Session {
 /// Serves gRPC on an HTTP/2 connection the daemon opened, until it ends or
 /// the session is closed.
 async fn serve(io: Pin<Box<dyn DaemonIo>>, routes: Routes, shutdown: oneshot::Receiver<()>) {
-    // Large windows: the daemon streams many small fsutil packets (a STAT
-    // per file) on this connection, and h2 counts small DATA frames that
-    // wait unread against a budget of half the connection window; with the
-    // default 64 KiB window a local export of ~10,000 files could exhaust
-    // it ("too_many_data_frames") while files were being written.
+    // Large windows: the daemon streams exports and many small fsutil
+    // packets (a STAT per file) on this connection; 64 KiB windows stall it
+    // on every round trip while files are written. (The small-frame budget
+    // of newer h2 releases is avoided by the h2 pin in Cargo.toml.)
     let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
         .initial_connection_window_size(SESSION_CONNECTION_WINDOW)
         .initial_stream_window_size(SESSION_STREAM_WINDOW)
