@@ -97,10 +97,15 @@ pub struct BuildArgs {
     /// For comparisons: build with BuildKit's built-in Dockerfile frontend instead of crossbuild's.
     #[arg(long = "reference-frontend", conflicts_with = "llb")]
     reference_frontend: bool,
+    /// Build with a frontend image (BuildKit's gateway.v0, like `# syntax=IMAGE`) instead of compiling in-process.
+    #[arg(long = "frontend-image", value_name = "IMAGE", conflicts_with_all = ["llb", "reference_frontend"])]
+    frontend_image: Option<String>,
 }
 
 /// The Dockerfile frontend built into every BuildKit daemon.
 const REFERENCE_FRONTEND: &str = "dockerfile.v0";
+/// BuildKit's frontend that runs a frontend image (`source`).
+const GATEWAY_FRONTEND: &str = "gateway.v0";
 
 /// What `build` and `plan` both take from the flags: where the context and
 /// the Dockerfile are, and the frontend options they describe.
@@ -304,7 +309,15 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
         async |gateway: &GatewayBuild| match definition {
             Some(definition) => solve_definition(gateway, definition).await,
             None if args.reference_frontend => {
-                solve_with_reference_frontend(gateway, &frontend_attrs).await
+                solve_with_frontend(gateway, REFERENCE_FRONTEND, &frontend_attrs).await
+            }
+            None if args.frontend_image.is_some() => {
+                let mut attrs = frontend_attrs.clone();
+                attrs.insert(
+                    "source".to_string(),
+                    args.frontend_image.clone().unwrap_or_default(),
+                );
+                solve_with_frontend(gateway, GATEWAY_FRONTEND, &attrs).await
             }
             None => frontend::build(gateway, &frontend_options, &build_platform)
                 .await
@@ -395,12 +408,14 @@ async fn solve_definition(
     })
 }
 
-/// BuildKit's own Dockerfile frontend, driven as buildx drives it: one
+/// A frontend run by the daemon (BuildKit's own `dockerfile.v0`, or a
+/// frontend image through `gateway.v0`), driven as buildx drives it: one
 /// gateway solve with the same attributes, its result returned unchanged,
-/// so both frontends share the session, the context upload and the
-/// exporters and only the compiler differs.
-async fn solve_with_reference_frontend(
+/// so it shares the session, the context upload and the exporters with
+/// crossbuild's own compiler and only the compiler differs.
+async fn solve_with_frontend(
     gateway: &GatewayBuild,
+    frontend: &str,
     frontend_attrs: &BTreeMap<String, String>,
 ) -> Result<gw::Result, String> {
     let options = frontend_attrs
@@ -408,7 +423,7 @@ async fn solve_with_reference_frontend(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     gateway
-        .solve_frontend(REFERENCE_FRONTEND, options)
+        .solve_frontend(frontend, options)
         .await
         .map_err(|e| e.to_string())
 }
