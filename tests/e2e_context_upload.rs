@@ -9,7 +9,6 @@ use std::os::unix::fs::MetadataExt;
 
 use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
 use bollard_buildkit_proto::moby::buildkit::v1::Exporter;
-use bollard_buildkit_proto::pb;
 use common::tree::{assert_same_tree, snapshot, write_file};
 use crossbuild::client::gateway::{GatewayBuild, SolveOptions};
 use crossbuild::client::output::ExportTarget;
@@ -17,35 +16,6 @@ use crossbuild::client::session::{
     FileSendService, FileSyncService, Session, SessionServices, FILE_SEND_METHODS,
     FILE_SYNC_METHODS,
 };
-use prost::Message;
-use sha2::Digest;
-
-/// A definition whose result is the local directory `name` of `session`.
-fn local_definition(name: &str, session: &str) -> pb::Definition {
-    let source = pb::Op {
-        op: Some(pb::op::Op::Source(pb::SourceOp {
-            identifier: format!("local://{name}"),
-            attrs: BTreeMap::from([
-                ("local.session".to_string(), session.to_string()),
-                ("local.sharedkeyhint".to_string(), name.to_string()),
-            ]),
-        })),
-        ..Default::default()
-    };
-    let source_bytes = source.encode_to_vec();
-    let digest = format!(
-        "sha256:{}",
-        hex::encode(sha2::Sha256::digest(&source_bytes))
-    );
-    let terminal = pb::Op {
-        inputs: vec![pb::Input { digest, index: 0 }],
-        ..Default::default()
-    };
-    pb::Definition {
-        def: vec![source_bytes, terminal.encode_to_vec()],
-        ..Default::default()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn context_round_trips_through_the_daemon() {
@@ -111,7 +81,7 @@ async fn context_round_trips_through_the_daemon() {
             ..Default::default()
         },
     );
-    let definition = local_definition("context", session.id());
+    let definition = common::local_definition("context", session.id());
     let result_ref = build
         .solve(definition, true)
         .await

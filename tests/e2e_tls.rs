@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
 use bollard_buildkit_proto::moby::buildkit::v1::Exporter;
 use bollard_buildkit_proto::moby::filesync::v1::file_sync_server::FileSyncServer;
-use bollard_buildkit_proto::pb;
 use common::tree::{assert_same_tree, snapshot, write_file};
 use crossbuild::client::gateway::{GatewayBuild, SolveOptions};
 use crossbuild::client::output::ExportTarget;
@@ -113,32 +112,6 @@ async fn lists_workers_over_mutual_tls() {
     assert_eq!(answer, crossbuild::client::engine::PingAnswer::DockerEngine);
 }
 
-/// A definition whose result is the local directory `name` of `session`.
-fn local_definition(name: &str, session: &str) -> pb::Definition {
-    use prost::Message;
-    use sha2::Digest;
-    let source = pb::Op {
-        op: Some(pb::op::Op::Source(pb::SourceOp {
-            identifier: format!("local://{name}"),
-            attrs: BTreeMap::from([("local.session".to_string(), session.to_string())]),
-        })),
-        ..Default::default()
-    };
-    let source_bytes = source.encode_to_vec();
-    let digest = format!(
-        "sha256:{}",
-        hex::encode(sha2::Sha256::digest(&source_bytes))
-    );
-    let terminal = pb::Op {
-        inputs: vec![pb::Input { digest, index: 0 }],
-        ..Default::default()
-    };
-    pb::Definition {
-        def: vec![source_bytes, terminal.encode_to_vec()],
-        ..Default::default()
-    }
-}
-
 /// The session door (`POST /session`) goes through the same TLS transport
 /// as the gRPC channel: a small context goes up through FileSync and comes
 /// back through the local exporter.
@@ -186,7 +159,7 @@ async fn a_session_round_trips_a_context_over_tls() {
         },
     );
     let result_ref = build
-        .solve(local_definition("context", session.id()), true)
+        .solve(common::local_definition("context", session.id()), true)
         .await
         .expect("solve")
         .expect("a ref");

@@ -87,3 +87,14 @@ pub fn process_running(command_line: &str) -> bool {
             .unwrap_or(false)
     })
 }
+
+/// A definition whose result is the local directory `name` of `session`
+/// (what a context upload test solves and exports back).
+pub fn local_definition(name: &str, session: &str) -> bollard_buildkit_proto::pb::Definition {
+    use crossbuild::llb::{self, Local};
+    let source = Local::new(name)
+        .session_id(session)
+        .shared_key_hint(name)
+        .into_state();
+    llb::marshal(&source).expect("a local source marshals")
+}
