@@ -24,6 +24,9 @@ use bollard_buildkit_proto::moby::buildkit::secrets::v1::secrets_server::Secrets
 use bollard_buildkit_proto::moby::filesync::v1::auth_server::AuthServer;
 use bollard_buildkit_proto::moby::sshforward::v1::ssh_server::SshServer;
 
+/// How long the progress stream may stay open after the build ended.
+const PROGRESS_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Everything a build needs besides its build function.
 #[derive(Debug, Clone, Default)]
 pub struct BuildSetup {
@@ -136,10 +139,18 @@ where
 
     let outcome = frontend(&build).await;
     let finished = build.finish(outcome).await;
-    let summary = match progress_task.await {
-        Ok(summary) => summary,
-        Err(join) => {
+    // The daemon ends the status stream once the build is over; if it does
+    // not, do not hang on it (BuildKit's Go client gives it 5 s as well).
+    let progress_abort = progress_task.abort_handle();
+    let summary = match tokio::time::timeout(PROGRESS_GRACE, progress_task).await {
+        Ok(Ok(summary)) => summary,
+        Ok(Err(join)) => {
             tracing::debug!(error = %join, "the progress display failed");
+            None
+        }
+        Err(_) => {
+            progress_abort.abort();
+            tracing::debug!("the daemon kept the progress stream open; stopped waiting");
             None
         }
     };
