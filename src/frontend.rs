@@ -242,10 +242,7 @@ pub async fn build(
             })
             .collect::<Result<_, FrontendError>>()?,
     };
-    let resolver = BridgeResolver {
-        bridge,
-        cache: Mutex::new(HashMap::new()),
-    };
+    let resolver = BridgeResolver::new(bridge);
     let builds = convert::convert(&dockerfile, &convert_options, &resolver)
         .await
         .map_err(|e| {
@@ -413,11 +410,22 @@ async fn read_context_dockerignore(bridge: &dyn Bridge) -> Option<Vec<u8>> {
     bridge.read_file(&result, ".dockerignore").await.ok()
 }
 
-/// Resolves base images through the bridge, once per reference and
-/// platform.
-struct BridgeResolver<'a> {
+/// Resolves base images through a [`Bridge`] (the daemon's gateway, with
+/// its registry access and the session's credentials), once per reference
+/// and platform.
+pub struct BridgeResolver<'a> {
     bridge: &'a dyn Bridge,
     cache: Mutex<HashMap<(String, String), ResolvedImage>>,
+}
+
+impl<'a> BridgeResolver<'a> {
+    /// A resolver asking `bridge`.
+    pub fn new(bridge: &'a dyn Bridge) -> Self {
+        BridgeResolver {
+            bridge,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 #[async_trait::async_trait]

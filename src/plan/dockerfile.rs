@@ -11,13 +11,12 @@ use std::collections::BTreeMap;
 
 use bollard_buildkit_proto::pb;
 
-use crate::bridge::Bridge;
 use crate::dockerfile::{
     self,
-    convert::{self, ConvertOptions, ImageResolver, ResolvedImage},
+    convert::{self, ConvertOptions, ImageResolver},
 };
+pub use crate::frontend::BridgeResolver;
 use crate::frontend::{FrontendError, FrontendOptions, CONTEXT_LOCAL};
-use crate::image::ImageConfig;
 use crate::llb::{self, Local, MarshalOptions};
 use crate::platform::Platform;
 
@@ -84,34 +83,4 @@ fn source_line(source: &[u8], line: usize) -> Option<String> {
     line.checked_sub(1)
         .and_then(|index| text.lines().nth(index))
         .map(str::to_string)
-}
-
-/// Resolves base images through a [`Bridge`] (the daemon's gateway), so
-/// the plan sees the same images and credentials a build would.
-pub struct BridgeResolver<'a> {
-    bridge: &'a dyn Bridge,
-}
-
-impl<'a> BridgeResolver<'a> {
-    /// A resolver asking `bridge`. The converter already asks once per
-    /// image and platform, so no cache is kept here.
-    pub fn new(bridge: &'a dyn Bridge) -> Self {
-        BridgeResolver { bridge }
-    }
-}
-
-#[async_trait::async_trait]
-impl ImageResolver for BridgeResolver<'_> {
-    async fn resolve(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage, String> {
-        let resolved = self
-            .bridge
-            .resolve_image_config(reference, platform)
-            .await
-            .map_err(|e| e.0)?;
-        let config = ImageConfig::from_json(&resolved.config).map_err(|e| e.to_string())?;
-        Ok(ResolvedImage {
-            digest: resolved.digest,
-            config,
-        })
-    }
 }
