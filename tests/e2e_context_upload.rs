@@ -4,18 +4,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 
-use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
-use bollard_buildkit_proto::moby::buildkit::v1::Exporter;
 use common::tree::{assert_same_tree, snapshot, write_file};
-use crossbuild::client::gateway::{GatewayBuild, SolveOptions};
-use crossbuild::client::output::ExportTarget;
-use crossbuild::client::session::{
-    FileSendService, FileSyncService, Session, SessionServices, FILE_SEND_METHODS,
-    FILE_SYNC_METHODS,
-};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn context_round_trips_through_the_daemon() {
@@ -52,50 +43,7 @@ async fn context_round_trips_through_the_daemon() {
         );
     }
 
-    let export = tempfile::tempdir().unwrap();
-    let mut services = SessionServices::new();
-    services.add(
-        bollard_buildkit_proto::moby::filesync::v1::file_sync_server::FileSyncServer::new(
-            FileSyncService::new(BTreeMap::from([(
-                "context".to_string(),
-                root.to_path_buf(),
-            )])),
-        ),
-        FILE_SYNC_METHODS,
-    );
-    services.add(
-        FileSendService::new(vec![ExportTarget::Directory(export.path().to_path_buf())]),
-        FILE_SEND_METHODS,
-    );
-    let session = Session::start(&daemon, "e2e-context-upload", services)
-        .await
-        .expect("session");
-    let build = GatewayBuild::start(
-        &daemon,
-        SolveOptions {
-            session_id: session.id().to_string(),
-            exporters: vec![Exporter {
-                r#type: "local".to_string(),
-                attrs: Default::default(),
-            }],
-            ..Default::default()
-        },
-    );
-    let definition = common::local_definition("context", session.id());
-    let result_ref = build
-        .solve(definition, true)
-        .await
-        .expect("solve")
-        .expect("a ref");
-    let result = gw::Result {
-        result: Some(gw::result::Result::Ref(gw::Ref {
-            id: result_ref,
-            def: None,
-        })),
-        ..Default::default()
-    };
-    build.finish(Ok(result)).await.expect("export");
-    session.close().await;
+    let export = common::round_trip_context(&daemon, root, "e2e-context-upload").await;
 
     let expected = snapshot(root);
     let actual = snapshot(export.path());

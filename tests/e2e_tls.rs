@@ -6,21 +6,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
-use bollard_buildkit_proto::moby::buildkit::v1::Exporter;
-use bollard_buildkit_proto::moby::filesync::v1::file_sync_server::FileSyncServer;
 use common::tree::{assert_same_tree, snapshot, write_file};
-use crossbuild::client::gateway::{GatewayBuild, SolveOptions};
-use crossbuild::client::output::ExportTarget;
-use crossbuild::client::session::{
-    FileSendService, FileSyncService, Session, SessionServices, FILE_SEND_METHODS,
-    FILE_SYNC_METHODS,
-};
 use crossbuild::client::tls::TlsOptions;
 use crossbuild::client::workers::list_workers;
 use crossbuild::client::{self, Daemon, DaemonKind, Lookup};
@@ -131,47 +121,7 @@ async fn a_session_round_trips_a_context_over_tls() {
         b"#!/bin/sh\necho tls\n",
         0o755,
     );
-    let export = tempfile::tempdir().unwrap();
-    let mut services = SessionServices::new();
-    services.add(
-        FileSyncServer::new(FileSyncService::new(BTreeMap::from([(
-            "context".to_string(),
-            context.path().to_path_buf(),
-        )]))),
-        FILE_SYNC_METHODS,
-    );
-    services.add(
-        FileSendService::new(vec![ExportTarget::Directory(export.path().to_path_buf())]),
-        FILE_SEND_METHODS,
-    );
-    let session = Session::start(&daemon, "e2e-tls-session", services)
-        .await
-        .expect("session over TLS");
-    let build = GatewayBuild::start(
-        &daemon,
-        SolveOptions {
-            session_id: session.id().to_string(),
-            exporters: vec![Exporter {
-                r#type: "local".to_string(),
-                attrs: Default::default(),
-            }],
-            ..Default::default()
-        },
-    );
-    let result_ref = build
-        .solve(common::local_definition("context", session.id()), true)
-        .await
-        .expect("solve")
-        .expect("a ref");
-    let result = gw::Result {
-        result: Some(gw::result::Result::Ref(gw::Ref {
-            id: result_ref,
-            def: None,
-        })),
-        ..Default::default()
-    };
-    build.finish(Ok(result)).await.expect("export");
-    session.close().await;
+    let export = common::round_trip_context(&daemon, context.path(), "e2e-tls-session").await;
     assert_same_tree(&snapshot(context.path()), &snapshot(export.path()));
 }
 

@@ -98,3 +98,65 @@ pub fn local_definition(name: &str, session: &str) -> bollard_buildkit_proto::pb
         .into_state();
     llb::marshal(&source).expect("a local source marshals")
 }
+
+/// Uploads `context` through a session of `daemon` (FileSync), solves it as
+/// a local source and exports it back through the local exporter
+/// (FileSend); returns the directory it came back into.
+pub async fn round_trip_context(
+    daemon: &Daemon,
+    context: &std::path::Path,
+    shared_key: &str,
+) -> tempfile::TempDir {
+    use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
+    use bollard_buildkit_proto::moby::buildkit::v1::Exporter;
+    use bollard_buildkit_proto::moby::filesync::v1::file_sync_server::FileSyncServer;
+    use crossbuild::client::gateway::{GatewayBuild, SolveOptions};
+    use crossbuild::client::output::ExportTarget;
+    use crossbuild::client::session::{
+        FileSendService, FileSyncService, Session, SessionServices, FILE_SEND_METHODS,
+        FILE_SYNC_METHODS,
+    };
+
+    let export = tempfile::tempdir().unwrap();
+    let mut services = SessionServices::new();
+    services.add(
+        FileSyncServer::new(FileSyncService::new(std::collections::BTreeMap::from([(
+            "context".to_string(),
+            context.to_path_buf(),
+        )]))),
+        FILE_SYNC_METHODS,
+    );
+    services.add(
+        FileSendService::new(vec![ExportTarget::Directory(export.path().to_path_buf())]),
+        FILE_SEND_METHODS,
+    );
+    let session = Session::start(daemon, shared_key, services)
+        .await
+        .expect("session");
+    let build = GatewayBuild::start(
+        daemon,
+        SolveOptions {
+            session_id: session.id().to_string(),
+            exporters: vec![Exporter {
+                r#type: "local".to_string(),
+                attrs: Default::default(),
+            }],
+            ..Default::default()
+        },
+    );
+    let result_ref = build
+        .solve(local_definition("context", session.id()), true)
+        .await
+        .expect("solve")
+        .expect("a ref");
+    let result = gw::Result {
+        result: Some(gw::result::Result::Ref(gw::Ref {
+            id: result_ref,
+            def: None,
+        })),
+        ..Default::default()
+    };
+    build.finish(Ok(result)).await.expect("export");
+    session.close().await;
+    export
+}
