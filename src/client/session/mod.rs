@@ -1,6 +1,7 @@
 //! The build session: an HTTP/2 connection on which the *daemon* is the
 //! client and crossbuild serves gRPC — health, file sync (the context
-//! upload), file send (exports), registry auth, secrets and SSH agents.
+//! upload), file send (exports), content stores (local cache, OCI layouts),
+//! registry auth, secrets and SSH agents.
 //!
 //! Two doors lead to it. A buildkitd takes `Control.Session`, a stream of
 //! byte messages that carries the HTTP/2 connection; a Docker engine takes
@@ -10,6 +11,7 @@
 //! only the methods listed.
 
 mod auth;
+pub mod content_store;
 mod filesend;
 mod health;
 mod raw;
