@@ -77,7 +77,8 @@ pub struct FrontendOptions {
     /// `no-cache`.
     pub no_cache: NoCache,
     /// `context:<name>` values: named build contexts (`local:<dir name>`,
-    /// `docker-image://ref`, `https://...`, git URLs).
+    /// `docker-image://ref`, `oci-layout://<store>:<tag>@<digest>`,
+    /// `https://...`, git URLs).
     pub named_contexts: BTreeMap<String, String>,
 }
 
@@ -140,10 +141,6 @@ fn named_context_state(
     value: &str,
     session: Option<&str>,
 ) -> Result<llb::State, FrontendError> {
-    let unsupported = |what: &str| FrontendError::Option {
-        key: format!("context:{name}"),
-        message: format!("{what} named contexts are not supported yet"),
-    };
     if let Some(local_name) = value.strip_prefix("local:") {
         let mut local = Local::new(local_name)
             .shared_key_hint(local_name)
@@ -156,8 +153,8 @@ fn named_context_state(
     if let Some(reference) = value.strip_prefix("docker-image://") {
         return Ok(llb::Image::new(reference)?.into_state());
     }
-    if value.starts_with("oci-layout://") {
-        return Err(unsupported("oci-layout://"));
+    if let Some(reference) = value.strip_prefix("oci-layout://") {
+        return oci_layout_state(name, reference, session);
     }
     if value.starts_with("https://") || value.starts_with("http://") {
         if value.ends_with(".git") || value.contains(".git#") {
@@ -172,6 +169,39 @@ fn named_context_state(
         key: format!("context:{name}"),
         message: format!("unsupported named context value {value:?}"),
     })
+}
+
+/// The source for an `oci-layout://<store>[:tag]@<digest>` context: the
+/// image `digest` in the content store `oci:<store>` the client serves in
+/// the session (BuildKit dockerui `namedcontext.go`). The reference in the
+/// op is the context's name with the digest, as BuildKit writes it; only
+/// the digest and the store matter to the daemon.
+fn oci_layout_state(
+    name: &str,
+    reference: &str,
+    session: Option<&str>,
+) -> Result<llb::State, FrontendError> {
+    let option_error = |message: String| FrontendError::Option {
+        key: format!("context:{name}"),
+        message,
+    };
+    let (store_and_tag, digest) = reference
+        .split_once('@')
+        .ok_or_else(|| option_error(format!("oci-layout reference {reference:?} has no digest")))?;
+    let store = store_and_tag
+        .split_once(':')
+        .map_or(store_and_tag, |(store, _tag)| store);
+    if store.is_empty() {
+        return Err(option_error(format!(
+            "oci-layout reference {reference:?} has no store name"
+        )));
+    }
+    let display = llb::normalize_image_ref(&format!("{name}@{digest}"))
+        .map_err(|e| option_error(e.to_string()))?;
+    let layout = llb::OciLayout::new(&display)?
+        .store(session.unwrap_or_default(), store)
+        .custom_name(format!("[context {name}] OCI load from client"));
+    Ok(layout.into_state())
 }
 
 /// Go's `strconv.ParseBool`.
@@ -494,6 +524,39 @@ mod tests {
         );
         let attrs = BTreeMap::from([("multi-platform".to_string(), "maybe".to_string())]);
         assert!(FrontendOptions::from_attrs(&attrs).is_err());
+    }
+
+    #[test]
+    fn oci_layout_contexts_load_from_the_session_store() {
+        use bollard_buildkit_proto::pb;
+        use prost::Message;
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let state = named_context_state(
+            "base",
+            &format!("oci-layout://oci-context-1234:v1@{digest}"),
+            Some("session-1"),
+        )
+        .unwrap();
+        let definition = llb::marshal(&state).unwrap();
+        let source = definition
+            .def
+            .iter()
+            .filter_map(|bytes| pb::Op::decode(bytes.as_slice()).ok())
+            .find_map(|op| match op.op {
+                Some(pb::op::Op::Source(source)) => Some(source),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            source.identifier,
+            format!("oci-layout://docker.io/library/base@{digest}")
+        );
+        assert_eq!(source.attrs["oci.store"], "oci-context-1234");
+        assert_eq!(source.attrs["oci.session"], "session-1");
+        for bad in ["oci-layout://store:v1", "oci-layout://@sha256:00"] {
+            let err = named_context_state("base", bad, None).unwrap_err();
+            assert!(err.to_string().contains("context:base"), "{err}");
+        }
     }
 
     #[test]

@@ -11,11 +11,12 @@ use clap::Args;
 use crossbuild::client::build::{run_build, BuildError, BuildOutcome, BuildSetup};
 use crossbuild::client::build_options::{
     parse_build_args, parse_build_context, parse_cache_entries, parse_labels, parse_secret,
-    parse_ssh, process_env, FrontendOptionsRequest,
+    parse_ssh, prepare_local_cache, process_env, FrontendOptionsRequest,
 };
 use crossbuild::client::gateway::GatewayBuild;
 use crossbuild::client::output::{resolve_exports, ExportTarget, OutputFlags};
 use crossbuild::client::progress::ProgressMode;
+use crossbuild::client::session::content_store::ContentStoreDir;
 use crossbuild::client::session::DockerConfig;
 use crossbuild::client::{self, workers, Lookup};
 use crossbuild::frontend::{self, FrontendOptions, CONTEXT_LOCAL, DOCKERFILE_LOCAL};
@@ -70,7 +71,7 @@ pub struct BuildArgs {
     /// Cache destinations (type=registry,ref=...|type=local,dest=...|type=inline).
     #[arg(long = "cache-to")]
     cache_to: Vec<String>,
-    /// Extra named contexts for FROM and COPY --from (name=DIR, name=docker-image://REF, name=https://URL).
+    /// Extra named contexts for FROM and COPY --from (name=DIR, name=docker-image://REF, name=oci-layout://DIR[:TAG][@DIGEST], name=https://URL).
     #[arg(long = "build-context")]
     build_contexts: Vec<String>,
     /// Provenance attestation: true|false|min|max, or BuildKit's attributes (mode=max,...).
@@ -122,6 +123,9 @@ pub struct DockerfileInputs {
     pub cache_from: Vec<crossbuild::client::build_options::CacheEntry>,
     /// `--cache-to` entries.
     pub cache_to: Vec<crossbuild::client::build_options::CacheEntry>,
+    /// Directories the session serves as content stores (local cache,
+    /// `oci-layout://` contexts), by store id.
+    pub content_stores: BTreeMap<String, ContentStoreDir>,
 }
 
 /// Checks and resolves the flags that say what to build.
@@ -161,18 +165,14 @@ pub fn dockerfile_inputs(args: &BuildArgs) -> Result<DockerfileInputs, String> {
         .map(|p| p.parse::<Platform>().map(|p| p.to_string()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("--platform: {e}"))?;
-    let cache_from =
+    let mut cache_from =
         parse_cache_entries(&args.cache_from, &process_env).map_err(|e| e.to_string())?;
     let cache_to = parse_cache_entries(&args.cache_to, &process_env).map_err(|e| e.to_string())?;
-    if let Some(local) = cache_from.iter().chain(&cache_to).find(|e| e.ty == "local") {
-        // Local cache goes through a content store served in the session,
-        // which crossbuild does not serve yet; fail before any work.
-        return Err(format!(
-            "cache type=local ({:?}) is not supported yet; use type=registry,ref=... or type=inline",
-            local.attrs
-        ));
+    let local_cache = prepare_local_cache(&mut cache_from, &cache_to).map_err(|e| e.to_string())?;
+    for warning in &local_cache.warnings {
+        eprintln!("WARNING: {warning}");
     }
-    let request = FrontendOptionsRequest {
+    let mut request = FrontendOptionsRequest {
         filename,
         target: args.target.clone(),
         platforms,
@@ -190,6 +190,9 @@ pub fn dockerfile_inputs(args: &BuildArgs) -> Result<DockerfileInputs, String> {
             .map_err(|e| e.to_string())?,
         ..Default::default()
     };
+    request.resolve_oci_layouts().map_err(|e| e.to_string())?;
+    let mut content_stores = local_cache.stores;
+    content_stores.extend(request.oci_layout_stores());
     Ok(DockerfileInputs {
         context,
         dockerfile,
@@ -197,6 +200,7 @@ pub fn dockerfile_inputs(args: &BuildArgs) -> Result<DockerfileInputs, String> {
         request,
         cache_from,
         cache_to,
+        content_stores,
     })
 }
 
@@ -221,6 +225,7 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
         request,
         cache_from,
         cache_to,
+        content_stores,
     } = dockerfile_inputs(&args)?;
 
     let mut frontend_attrs = request.frontend_attrs().map_err(|e| e.to_string())?;
@@ -300,6 +305,7 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
         secrets,
         ssh,
         registry_auth: Some(registry_auth),
+        content_stores,
     };
     let frontend_options =
         FrontendOptions::from_attrs(&frontend_attrs).map_err(|e| e.to_string())?;
@@ -486,7 +492,9 @@ fn report(
     }
     for export in exports {
         match &export.target {
-            ExportTarget::Directory(path) | ExportTarget::File(path) => {
+            ExportTarget::Directory(path)
+            | ExportTarget::File(path)
+            | ExportTarget::OciLayout(path) => {
                 eprintln!("exported {} to {}", export.kind, path.display())
             }
             _ => {}

@@ -1,7 +1,9 @@
 //! One build from start to end: open the session (local directories,
-//! export targets), start the gateway build, show progress, run the build
-//! function (the frontend core, or a ready definition) against the gateway,
-//! hand its result to the daemon and wait for the exporters.
+//! export targets, content stores), start the gateway build, show
+//! progress, run the build function (the frontend core, or a ready
+//! definition) against the gateway, hand its result to the daemon, wait for
+//! the exporters, and name what they put into OCI layout directories in
+//! those directories' `index.json`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -15,11 +17,16 @@ use super::connect::{error_chain, Daemon, DaemonKind};
 use super::gateway::{GatewayBuild, GatewayError, SolveOptions};
 use super::output::{ExportSpec, ExportTarget, ExporterKind};
 use super::progress::{self, ProgressMode, ProgressSummary};
+use super::session::content_store::{
+    ContentStoreDir, ContentStoreService, CONTENT_METHODS, EXPORT_STORE_ID,
+};
 use super::session::{
     AuthService, DockerConfig, FileSendService, FileSyncService, SecretsService, Session,
     SessionError, SessionServices, SshService, AUTH_METHODS, FILE_SEND_METHODS, FILE_SYNC_METHODS,
     SECRETS_METHODS, SSH_METHODS,
 };
+use crate::image::layout::{Layout, LayoutName};
+use crate::image::{parse_descriptor_base64, Descriptor};
 use bollard_buildkit_proto::moby::buildkit::secrets::v1::secrets_server::SecretsServer;
 use bollard_buildkit_proto::moby::filesync::v1::auth_server::AuthServer;
 use bollard_buildkit_proto::moby::sshforward::v1::ssh_server::SshServer;
@@ -53,6 +60,10 @@ pub struct BuildSetup {
     pub ssh: Vec<SshSpec>,
     /// Registry credentials (the Docker config); `None` builds anonymously.
     pub registry_auth: Option<DockerConfig>,
+    /// Client directories served as content stores, by store id: local
+    /// cache (`local:<dir>`) and `oci-layout://` contexts (`oci:<name>`).
+    /// The store of an OCI layout output is added by [`run_build`].
+    pub content_stores: BTreeMap<String, ContentStoreDir>,
 }
 
 /// A finished build.
@@ -89,6 +100,10 @@ pub enum BuildError {
     /// The connection to BuildKit broke (the whole message, ready to show).
     #[error("{0}")]
     ConnectionLost(String),
+    /// The build succeeded but an OCI layout directory could not be
+    /// completed (its `index.json`).
+    #[error("{0}")]
+    Layout(String),
 }
 
 /// Runs one build. `frontend` produces the result from the gateway: the
@@ -109,6 +124,27 @@ where
     );
     let targets: Vec<ExportTarget> = exports.iter().map(|e| e.target.clone()).collect();
     services.add(FileSendService::new(targets), FILE_SEND_METHODS);
+    let mut content_stores = setup.content_stores;
+    if let Some(dir) = exports.iter().find_map(|e| match &e.target {
+        ExportTarget::OciLayout(dir) => Some(dir.clone()),
+        _ => None,
+    }) {
+        content_stores.insert(
+            EXPORT_STORE_ID.to_string(),
+            ContentStoreDir {
+                path: dir,
+                writable: true,
+            },
+        );
+    }
+    if !content_stores.is_empty() {
+        services.add(ContentStoreService::new(content_stores), CONTENT_METHODS);
+    }
+    let cache_exports = setup
+        .cache
+        .as_ref()
+        .map(|c| c.exports.clone())
+        .unwrap_or_default();
     if let Some(config) = setup.registry_auth {
         services.add(AuthServer::new(AuthService::new(config)), AUTH_METHODS);
     }
@@ -156,11 +192,14 @@ where
     };
     session.close().await;
     match finished {
-        Ok(response) => Ok(BuildOutcome {
-            build_ref,
-            exporter_response: response.exporter_response,
-            summary: summary.unwrap_or_default(),
-        }),
+        Ok(response) => {
+            record_layouts(&exports, &cache_exports, &response.exporter_response)?;
+            Ok(BuildOutcome {
+                build_ref,
+                exporter_response: response.exporter_response,
+                summary: summary.unwrap_or_default(),
+            })
+        }
         Err(lost @ GatewayError::ConnectionLost(_)) => {
             Err(BuildError::ConnectionLost(lost.to_string()))
         }
@@ -223,15 +262,81 @@ fn exports_for(daemon: &Daemon, exports: Vec<ExportSpec>) -> Result<Vec<ExportSp
                         .to_string(),
                 ))
             }
-            ExportTarget::OciLayout(path) => {
-                return Err(BuildError::Unsupported(format!(
-                    "exporting an OCI layout directory ({}) is not supported yet; use \
-                     -o type=oci,dest=image.tar",
-                    path.display()
-                )))
-            }
             _ => {}
         }
     }
+    let layouts = exports
+        .iter()
+        .filter(|e| matches!(e.target, ExportTarget::OciLayout(_)))
+        .count();
+    if layouts > 1 {
+        // BuildKit writes every tar=false export to the one store named
+        // "export", so two would land in the same directory.
+        return Err(BuildError::Unsupported(
+            "only one OCI layout directory output (tar=false) per build is supported".to_string(),
+        ));
+    }
     Ok(exports)
+}
+
+/// Names in `index.json` what the exporters wrote into OCI layout
+/// directories, as BuildKit's client does after the solve: the image of a
+/// `tar=false` output under its image names (or `latest`), and the cache
+/// manifest of a `type=local` cache export under its `tag` (or `latest`).
+/// The blobs are already there; without this entry nothing can find them.
+fn record_layouts(
+    exports: &[ExportSpec],
+    cache_exports: &[bollard_buildkit_proto::moby::buildkit::v1::CacheOptionsEntry],
+    response: &HashMap<String, String>,
+) -> Result<(), BuildError> {
+    let layout_error = |e: crate::image::layout::LayoutError| BuildError::Layout(e.to_string());
+    for export in exports {
+        let ExportTarget::OciLayout(dir) = &export.target else {
+            continue;
+        };
+        let descriptor = response
+            .get("containerimage.descriptor")
+            .and_then(|d| parse_descriptor_base64(d).ok())
+            .ok_or_else(|| {
+                BuildError::Layout(format!(
+                    "the daemon did not describe the image it exported to {}",
+                    dir.display()
+                ))
+            })?;
+        let names: Vec<LayoutName> = match response.get("image.name").filter(|n| !n.is_empty()) {
+            Some(names) => names
+                .split(',')
+                .map(|n| LayoutName::Image(n.to_string()))
+                .collect(),
+            None => vec![LayoutName::Tag("latest".to_string())],
+        };
+        Layout::new(dir)
+            .put(&descriptor, &names)
+            .map_err(layout_error)?;
+    }
+    let local_caches: Vec<_> = cache_exports
+        .iter()
+        .filter(|e| e.r#type == "local")
+        .collect();
+    if local_caches.is_empty() {
+        return Ok(());
+    }
+    let descriptor: Descriptor = response
+        .get("cache.manifest")
+        .and_then(|d| serde_json::from_str(d).ok())
+        .ok_or_else(|| {
+            BuildError::Layout("the daemon did not describe the cache it exported".to_string())
+        })?;
+    for cache in local_caches {
+        let dest = cache.attrs.get("dest").cloned().unwrap_or_default();
+        let tag = cache
+            .attrs
+            .get("tag")
+            .cloned()
+            .unwrap_or_else(|| "latest".to_string());
+        Layout::new(dest)
+            .put(&descriptor, &[LayoutName::Tag(tag)])
+            .map_err(layout_error)?;
+    }
+    Ok(())
 }

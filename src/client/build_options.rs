@@ -20,9 +20,13 @@ use std::path::PathBuf;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-pub use super::cache_options::{cache_imports_attr, parse_cache_entries, CacheEntry};
+pub use super::cache_options::{
+    cache_imports_attr, parse_cache_entries, prepare_local_cache, CacheEntry, LocalCache,
+};
 use super::csv_fields::{split_fields, CsvError};
 use super::output::parse_go_bool;
+use super::session::content_store::ContentStoreDir;
+use crate::image::layout::Layout;
 
 /// Why a build flag value was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -69,6 +73,17 @@ pub enum BuildOptionError {
         "build context {0:?}: oci-layout digest not resolved (read the layout's index.json first)"
     )]
     UnresolvedOciLayout(String),
+    /// A `type=local` cache entry that cannot be served.
+    #[error("{0}")]
+    LocalCache(String),
+    /// An `oci-layout://` build context that cannot be served.
+    #[error("build context {name:?}: {message}")]
+    OciLayout {
+        /// The context's name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 pub(super) fn invalid(flag: &'static str, value: &str, reason: &'static str) -> BuildOptionError {
@@ -492,6 +507,73 @@ impl FrontendOptionsRequest {
             .iter()
             .filter_map(|(name, c)| match c {
                 NamedContext::LocalDir(dir) => Some((NamedContext::local_name(name), dir.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Fills in the digest of each `oci-layout://` context from its
+    /// layout's `index.json` (by tag; for the default `latest` also the
+    /// only image there, as buildx does) and checks that the digest names a blob of the layout, so a
+    /// bad path, tag or digest fails here, before the build.
+    pub fn resolve_oci_layouts(&mut self) -> Result<(), BuildOptionError> {
+        for (name, context) in self.contexts.iter_mut() {
+            let NamedContext::OciLayout { path, tag, digest } = context else {
+                continue;
+            };
+            let error = |message: String| BuildOptionError::OciLayout {
+                name: name.clone(),
+                message,
+            };
+            if !path.is_dir() {
+                return Err(error(format!(
+                    "oci-layout directory {} does not exist",
+                    path.display()
+                )));
+            }
+            // The tag travels in the frontend attribute as part of a
+            // reference, so it must be a valid reference tag.
+            let valid_tag = tag.len() <= 128
+                && tag.bytes().enumerate().all(|(i, b)| {
+                    b.is_ascii_alphanumeric() || b == b'_' || (i > 0 && (b == b'.' || b == b'-'))
+                });
+            if !valid_tag || tag.is_empty() {
+                return Err(error(format!("invalid oci-layout tag {tag:?}")));
+            }
+            let layout = Layout::new(path.clone());
+            let resolved = match digest {
+                Some(d) => d.clone(),
+                // buildx takes the layout's only image for any tag it does
+                // not find; only the default tag does that here, so a tag
+                // written out that names nothing is an error.
+                None => {
+                    layout
+                        .resolve(tag, tag == "latest")
+                        .map_err(|e| error(e.to_string()))?
+                        .digest
+                }
+            };
+            layout
+                .check_blob(&resolved)
+                .map_err(|e| error(e.to_string()))?;
+            *digest = Some(resolved);
+        }
+        Ok(())
+    }
+
+    /// The content stores the session must serve for `oci-layout://`
+    /// contexts, by store id (`oci:<store name>`), read-only.
+    pub fn oci_layout_stores(&self) -> BTreeMap<String, ContentStoreDir> {
+        self.contexts
+            .iter()
+            .filter_map(|(name, c)| match c {
+                NamedContext::OciLayout { path, .. } => Some((
+                    format!("oci:{}", NamedContext::oci_store_name(name)),
+                    ContentStoreDir {
+                        path: path.clone(),
+                        writable: false,
+                    },
+                )),
                 _ => None,
             })
             .collect()

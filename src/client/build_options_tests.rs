@@ -556,3 +556,75 @@ fn inline_cache_build_arg_adds_cache_export() {
     assert_eq!(exports[1].ty, "inline");
     assert_eq!(FrontendOptionsRequest::default().cache_exports(&to), to);
 }
+
+#[test]
+fn oci_layout_contexts_resolve_their_digest_and_name_their_store() {
+    use crate::image::layout::{Layout, LayoutName};
+    use crate::image::Descriptor;
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let blob = b"{\"manifests\":[]}";
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(blob)));
+    std::fs::create_dir_all(dir.path().join("blobs/sha256")).unwrap();
+    std::fs::write(dir.path().join("blobs/sha256").join(&digest[7..]), blob).unwrap();
+    Layout::new(dir.path())
+        .put(
+            &Descriptor {
+                digest: digest.clone(),
+                size: blob.len() as i64,
+                ..Default::default()
+            },
+            &[LayoutName::Image("docker.io/library/app:v1".into())],
+        )
+        .unwrap();
+    let path = dir.path().display().to_string();
+    let request = |value: &str| FrontendOptionsRequest {
+        contexts: BTreeMap::from([parse_build_context(&format!("base={value}")).unwrap()]),
+        ..Default::default()
+    };
+
+    for value in [
+        format!("oci-layout://{path}"),
+        format!("oci-layout://{path}:v1"),
+        format!("oci-layout://{path}@{digest}"),
+    ] {
+        let mut req = request(&value);
+        req.resolve_oci_layouts().unwrap();
+        let attrs = req.frontend_attrs().unwrap();
+        assert!(
+            attrs["context:base"].ends_with(&format!("@{digest}")),
+            "{value}: {attrs:?}"
+        );
+        let stores = req.oci_layout_stores();
+        let store = &stores[&format!("oci:{}", NamedContext::oci_store_name("base"))];
+        assert_eq!(store.path, dir.path());
+        assert!(!store.writable);
+    }
+
+    let unknown = format!("sha256:{}", "0".repeat(64));
+    for (value, expected) in [
+        (format!("oci-layout://{path}:v2"), "no image tagged \"v2\""),
+        (format!("oci-layout://{path}@{unknown}"), "is not in"),
+        (format!("oci-layout://{path}@sha256:12"), "invalid digest"),
+        (
+            format!("oci-layout://{path}:Bad!"),
+            "invalid oci-layout tag",
+        ),
+        (
+            "oci-layout:///nonexistent/layout".to_string(),
+            "does not exist",
+        ),
+    ] {
+        let err = request(&value).resolve_oci_layouts().unwrap_err();
+        assert!(err.to_string().contains(expected), "{value}: {err}");
+        assert!(
+            err.to_string().starts_with("build context \"base\""),
+            "{err}"
+        );
+    }
+    let empty = tempfile::tempdir().unwrap();
+    let err = request(&format!("oci-layout://{}", empty.path().display()))
+        .resolve_oci_layouts()
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot read index.json"), "{err}");
+}

@@ -10,6 +10,7 @@
 //! `Hostname`, ...) are kept in an `extra` map for the same reason.
 
 pub mod config;
+pub mod layout;
 pub mod manifest;
 pub mod registry;
 
