@@ -254,15 +254,12 @@ fn exports_for(daemon: &Daemon, exports: Vec<ExportSpec>) -> Result<Vec<ExportSp
                 .entry("oci-mediatypes".to_string())
                 .or_insert_with(|| "true".to_string());
         }
-        match &export.target {
-            ExportTarget::DockerLoad => {
-                return Err(BuildError::Unsupported(
-                    "--load needs a Docker engine as the daemon; with a standalone buildkitd use \
-                     -o type=docker,dest=image.tar and `docker load -i image.tar`"
-                        .to_string(),
-                ))
-            }
-            _ => {}
+        if export.target == ExportTarget::DockerLoad {
+            return Err(BuildError::Unsupported(
+                "--load needs a Docker engine as the daemon; with a standalone buildkitd use \
+                 -o type=docker,dest=image.tar and `docker load -i image.tar`"
+                    .to_string(),
+            ));
         }
     }
     let layouts = exports

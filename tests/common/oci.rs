@@ -32,6 +32,35 @@ pub fn read_archive(path: &Path) -> BTreeMap<String, Image> {
             _ => None,
         })
         .collect();
+    images(path, &files)
+}
+
+/// The images of an OCI layout directory (`tar=false` export), by
+/// platform, like [`read_archive`]. Every blob's content is checked against
+/// its file name.
+pub fn read_layout(dir: &Path) -> BTreeMap<String, Image> {
+    let mut files = BTreeMap::new();
+    files.insert(
+        "index.json".to_string(),
+        std::fs::read(dir.join("index.json"))
+            .unwrap_or_else(|e| panic!("{}/index.json: {e}", dir.display())),
+    );
+    for entry in std::fs::read_dir(dir.join("blobs/sha256")).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let bytes = std::fs::read(entry.path()).unwrap();
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&bytes)),
+            name,
+            "blob content does not match its name"
+        );
+        files.insert(format!("blobs/sha256/{name}"), bytes);
+    }
+    images(dir, &files)
+}
+
+/// The images in an archive's or a layout's files (path → bytes).
+fn images(path: &Path, files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Image> {
     let blob = |digest: &str| -> &Vec<u8> {
         let name = format!("blobs/{}", digest.replacen(':', "/", 1));
         files

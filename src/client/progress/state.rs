@@ -341,7 +341,11 @@ impl ProgressState {
             return;
         }
         let newly_started = v.started.is_none() && started.is_some();
-        let newly_completed = v.completed.is_none() && completed.is_some();
+        // A vertex can complete more than once: a step taken from an
+        // imported cache completes as cached, then pulls its layers under
+        // the same vertex, and completes as cached again at the end. Each
+        // new completion time is a completion to report.
+        let newly_completed = completed.is_some() && completed != v.completed;
         v.started = started;
         v.completed = completed;
         v.cached = msg.cached;
@@ -490,6 +494,21 @@ mod tests {
         assert_eq!(order, [(Some(1), "B"), (Some(2), "A")]);
         assert_eq!(state.total(), 2);
         assert_eq!(state.start_time(), Some(Time::from_proto(&ts(1.0))));
+    }
+
+    #[test]
+    fn a_cached_step_that_pulls_its_layers_completes_cached_again() {
+        let mut state = ProgressState::new();
+        let step = || vtx("sha256:a", "RUN make");
+        state.apply(&msg().vertex(step().started_at(1.0)));
+        assert!(state.apply(&msg().vertex(step().done(2.0, 2.5)))[0].completed);
+        state.apply(&msg().vertex(step().started_at(3.0)));
+        let changes = state.apply(&msg().vertex(step().cached_at(1.0).done(1.0, 4.0)));
+        assert!(changes[0].completed, "{changes:?}");
+        assert!(state.vertex("sha256:a").is_some_and(|v| v.cached));
+        // The same completion repeated is not a new one.
+        let changes = state.apply(&msg().vertex(step().cached_at(1.0).done(1.0, 4.0)));
+        assert!(changes.iter().all(|c| !c.completed), "{changes:?}");
     }
 
     #[test]

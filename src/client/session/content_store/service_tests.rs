@@ -90,7 +90,7 @@ async fn write(
     data: &[u8],
 ) -> Result<Vec<WriteContentResponse>, Status> {
     let digest = digest_of(data);
-    let messages = vec![
+    let messages = [
         WriteContentRequest {
             action: WriteAction::Stat as i32,
             r#ref: format!("ref-{digest}"),
