@@ -200,8 +200,19 @@ rootless_start_engine() {
     mv "$ROOTLESS_CONF/daemon.json.new" "$ROOTLESS_CONF/daemon.json"
   fi
   if ! alive "$ROOTLESS_PID"; then
-    # The engine's own pid file names a pid of its last PID namespace: meaningless now.
-    rm -f "$ROOTLESS_XDG/docker.pid"
+    # A rootlesskit that was killed leaves its namespace's processes for a moment; a new
+    # engine must not share the data root with them.
+    for _ in $(seq 50); do
+      pgrep -u "$ROOTLESS_UID" -x 'dockerd|containerd|slirp4netns' >/dev/null || break
+      sleep 0.1
+    done
+    if pgrep -u "$ROOTLESS_UID" -x 'dockerd|containerd|slirp4netns' >/dev/null; then
+      die "an earlier rootless engine of $ROOTLESS_USER still runs (pids $(pgrep -d ' ' -u "$ROOTLESS_UID" -x 'dockerd|containerd|slirp4netns')); stop it first"
+    fi
+    # Pid files of the last run (dockerd's, and its containerd's in the exec root) name
+    # pids of its PID namespace; in a new one those numbers are other processes, and
+    # dockerd would wait for a containerd that is not there. Nothing runs: wipe them.
+    rm -rf "$ROOTLESS_XDG/docker.pid" "$ROOTLESS_XDG/docker"
     # dockerd-rootless.sh runs rootlesskit with its usual flags (slirp4netns, copy-up of
     # /etc and /run, rslave propagation), plus ours: host loopback reachable, a PID
     # namespace, and the forwarding wrapper as the engine.
