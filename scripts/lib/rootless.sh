@@ -258,7 +258,12 @@ rootless_stop_engine() {
 rootless_down() {
   local clean=${1:-0} name line path value
   rootless_stop_engine
-  if id "$ROOTLESS_USER" >/dev/null 2>&1; then rootless_ids; fi
+  if id "$ROOTLESS_USER" >/dev/null 2>&1; then
+    rootless_ids
+    # The namespace's processes outlive a killed rootlesskit for a moment; userdel
+    # refuses a user with processes.
+    for _ in $(seq 100); do pgrep -u "$ROOTLESS_UID" >/dev/null || break; sleep 0.1; done
+  fi
   if [ -n "${ROOTLESS_XDG:-}" ] && [ -e "$ROOTLESS_STATE/xdg-created" ]; then
     rm -rf "$ROOTLESS_XDG"; rm -f "$ROOTLESS_STATE/xdg-created"
     log "removed $ROOTLESS_XDG"
@@ -289,9 +294,13 @@ rootless_down() {
   if [ -s "$ROOTLESS_STATE/user-created" ]; then
     # userdel also drops the user's group; the home stays unless --clean (it is under
     # $ENV_DIR, not /home).
-    userdel "$(cat "$ROOTLESS_STATE/user-created")"
-    log "removed user $(cat "$ROOTLESS_STATE/user-created")"
-    rm -f "$ROOTLESS_STATE/user-created"
+    if userdel "$(cat "$ROOTLESS_STATE/user-created")"; then
+      log "removed user $(cat "$ROOTLESS_STATE/user-created")"
+      rm -f "$ROOTLESS_STATE/user-created"
+    else
+      # Kept on record, so the next down tries again; the rest is put back regardless.
+      log "WARNING: could not remove user $(cat "$ROOTLESS_STATE/user-created") (processes left: $(pgrep -d ' ' -u "$ROOTLESS_UID" || true))"
+    fi
   fi
   if [ -s "$ROOTLESS_STATE/sysctls" ]; then
     tac "$ROOTLESS_STATE/sysctls" | while read -r path value; do
@@ -302,8 +311,10 @@ rootless_down() {
   if [ "$clean" = 1 ] && [ -d "$ROOTLESS_DIR" ]; then
     # The engine's data holds files of the user's subordinate ids and overlay mounts of its
     # namespace, which ended with it.
-    rm -rf "$ROOTLESS_DIR"
-    log "removed $ROOTLESS_DIR (the rootless engine's data and configuration)"
+    rm -rf "$ROOTLESS_HOME" "$ROOTLESS_CONF"
+    # The state stays while it still records something not put back.
+    rmdir "$ROOTLESS_STATE" "$ROOTLESS_DIR" 2>/dev/null || true
+    log "removed the rootless engine's data and configuration ($ROOTLESS_DIR)"
   fi
 }
 
