@@ -18,7 +18,7 @@ use crossbuild::client::output::{resolve_exports, ExportTarget, OutputFlags};
 use crossbuild::client::progress::ProgressMode;
 use crossbuild::client::session::content_store::ContentStoreDir;
 use crossbuild::client::session::DockerConfig;
-use crossbuild::client::{self, workers, Lookup};
+use crossbuild::client::{self, entitlements, workers, Lookup};
 use crossbuild::frontend::{self, FrontendOptions, CONTEXT_LOCAL, DOCKERFILE_LOCAL};
 use crossbuild::platform::Platform;
 use prost::Message;
@@ -86,6 +86,9 @@ pub struct BuildArgs {
     /// SSH agents for RUN --mount=type=ssh (default, or ID=/path/to/agent.sock).
     #[arg(long = "ssh")]
     ssh: Vec<String>,
+    /// Privileges the build may use: network.host (RUN --network=host), security.insecure (RUN --security=insecure); the daemon must permit them too.
+    #[arg(long = "allow")]
+    allow: Vec<String>,
     /// Progress output: auto, tty, plain, rawjson or quiet (default: BUILDKIT_PROGRESS, else auto).
     #[arg(long)]
     progress: Option<String>,
@@ -182,6 +185,7 @@ pub fn dockerfile_inputs(args: &BuildArgs) -> Result<DockerfileInputs, String> {
         no_cache_filter: args.no_cache_filter.clone(),
         pull: args.pull,
         cache_from: cache_from.clone(),
+        allow: entitlements::parse_allow(&args.allow).map_err(|e| e.to_string())?,
         contexts: args
             .build_contexts
             .iter()
@@ -456,9 +460,12 @@ fn render_build_error(error: BuildError) -> String {
             if let Some(step) = summary.failure() {
                 eprintln!("{step}");
             }
-            message
+            entitlements::explain_refusal(&message).unwrap_or(message)
         }
-        other => other.to_string(),
+        other => {
+            let message = other.to_string();
+            entitlements::explain_refusal(&message).unwrap_or(message)
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::docker_context::{self, ContextError};
 use super::tls::TlsOptions;
 
 /// Where a BuildKit API is served.
@@ -37,6 +38,9 @@ pub enum AddressError {
     /// TLS options for an address that is a unix socket.
     #[error("TLS options (--tlscacert, --tlscert, --tlskey, --tlsdir) apply to tcp:// addresses; {0} is a unix socket")]
     TlsOnUnixSocket(String),
+    /// The selected Docker context cannot be used.
+    #[error(transparent)]
+    DockerContext(#[from] ContextError),
 }
 
 impl Address {
@@ -90,9 +94,10 @@ impl fmt::Display for Address {
 pub struct Candidate {
     /// The address to try.
     pub address: Address,
-    /// Where the address came from (`--addr`, `BUILDKIT_HOST`, ...), shown
-    /// to the user when nothing answers.
-    pub origin: &'static str,
+    /// Where the address came from (`--addr`, `BUILDKIT_HOST`, `docker
+    /// context "rootless"`, ...), shown with the address used and when
+    /// nothing answers.
+    pub origin: String,
     /// TLS to speak on a tcp address; `None` means plain HTTP/2 (or HTTP/1.1
     /// to a Docker engine).
     pub tls: Option<TlsOptions>,
@@ -121,8 +126,14 @@ pub struct Lookup {
     /// `DOCKER_CERT_PATH`: where `ca.pem`, `cert.pem` and `key.pem` are for a
     /// tcp `DOCKER_HOST` (default `~/.docker`).
     pub docker_cert_path: Option<PathBuf>,
-    /// `HOME`, for the default `DOCKER_CERT_PATH`.
+    /// `HOME`, for the default `DOCKER_CERT_PATH` and Docker config directory.
     pub home: Option<PathBuf>,
+    /// `DOCKER_CONTEXT`: the Docker context to use instead of the config
+    /// file's `currentContext`.
+    pub docker_context: Option<String>,
+    /// `DOCKER_CONFIG`: the Docker config directory (default `~/.docker`),
+    /// where the current context and the context store are.
+    pub docker_config: Option<PathBuf>,
 }
 
 impl Lookup {
@@ -139,12 +150,14 @@ impl Lookup {
             docker_tls_verify: non_empty("DOCKER_TLS_VERIFY").is_some(),
             docker_cert_path: non_empty("DOCKER_CERT_PATH").map(PathBuf::from),
             home: non_empty("HOME").map(PathBuf::from),
+            docker_context: non_empty("DOCKER_CONTEXT"),
+            docker_config: non_empty("DOCKER_CONFIG").map(PathBuf::from),
         }
     }
 
     /// A candidate for an address the user named: the command line's TLS
     /// options go with it, and make no sense on a unix socket.
-    fn explicit(&self, text: &str, origin: &'static str) -> Result<Candidate, AddressError> {
+    fn explicit(&self, text: &str, origin: &str) -> Result<Candidate, AddressError> {
         let address = Address::parse(text)?;
         if self.tls.is_some() {
             if let Address::Unix(_) = address {
@@ -153,7 +166,7 @@ impl Lookup {
         }
         Ok(Candidate {
             address,
-            origin,
+            origin: origin.to_string(),
             tls: self.tls.clone(),
         })
     }
@@ -178,16 +191,44 @@ impl Lookup {
         };
         Ok(Candidate {
             address,
-            origin: "DOCKER_HOST",
+            origin: "DOCKER_HOST".to_string(),
             tls,
         })
+    }
+
+    /// The Docker context the Docker CLI would use (`DOCKER_CONTEXT`, else
+    /// `currentContext` in the Docker config), as a candidate; `None` for
+    /// the default context. The command line's TLS options outrank the
+    /// files stored with the context, as they do for `DOCKER_HOST`.
+    fn docker_context(&self) -> Result<Option<Candidate>, AddressError> {
+        let config_dir = match (&self.docker_config, &self.home) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(home)) => home.join(".docker"),
+            (None, None) => return Ok(None),
+        };
+        let Some(context) = docker_context::selected(&config_dir, self.docker_context.as_deref())?
+        else {
+            return Ok(None);
+        };
+        let address = Address::parse(&context.host)?;
+        let tls = match address {
+            Address::Unix(_) => None,
+            Address::Tcp { .. } => self.tls.clone().or(context.tls),
+        };
+        Ok(Some(Candidate {
+            address,
+            origin: format!("docker context {:?}, {}", context.name, context.selected_by),
+            tls,
+        }))
     }
 
     /// The addresses to try, in order. An explicit choice (`--addr`, then
     /// `BUILDKIT_HOST`) is the only candidate: when the user named a daemon,
     /// quietly building somewhere else would be wrong. Otherwise: the
     /// rootless buildkitd socket, the rootful one, then the Docker engine
-    /// (`DOCKER_HOST` or its default socket).
+    /// the Docker CLI would use: `DOCKER_HOST`, else the selected Docker
+    /// context (`DOCKER_CONTEXT` or `currentContext`), else the rootless
+    /// engine's socket and the default one.
     pub fn candidates(&self) -> Result<Vec<Candidate>, AddressError> {
         if let Some(flag) = &self.flag {
             return Ok(vec![self.explicit(flag, "--addr")?]);
@@ -195,35 +236,34 @@ impl Lookup {
         if let Some(host) = &self.buildkit_host {
             return Ok(vec![self.explicit(host, "BUILDKIT_HOST")?]);
         }
+        let socket = |path: PathBuf, origin: &str| Candidate {
+            address: Address::Unix(path),
+            origin: origin.to_string(),
+            tls: None,
+        };
         let mut list = Vec::new();
         if let Some(dir) = &self.xdg_runtime_dir {
-            list.push(Candidate {
-                address: Address::Unix(dir.join("buildkit/buildkitd.sock")),
-                origin: "rootless buildkitd socket",
-                tls: None,
-            });
+            list.push(socket(
+                dir.join("buildkit/buildkitd.sock"),
+                "rootless buildkitd socket",
+            ));
         }
-        list.push(Candidate {
-            address: Address::Unix(Path::new("/run/buildkit/buildkitd.sock").to_path_buf()),
-            origin: "buildkitd socket",
-            tls: None,
-        });
-        match &self.docker_host {
-            Some(host) => list.push(self.docker_host(host)?),
-            None => {
-                if let Some(dir) = &self.xdg_runtime_dir {
-                    list.push(Candidate {
-                        address: Address::Unix(dir.join("docker.sock")),
-                        origin: "rootless Docker socket",
-                        tls: None,
-                    });
-                }
-                list.push(Candidate {
-                    address: Address::Unix(PathBuf::from("/var/run/docker.sock")),
-                    origin: "Docker socket",
-                    tls: None,
-                });
+        list.push(socket(
+            Path::new("/run/buildkit/buildkitd.sock").to_path_buf(),
+            "buildkitd socket",
+        ));
+        if let Some(host) = &self.docker_host {
+            list.push(self.docker_host(host)?);
+        } else if let Some(context) = self.docker_context()? {
+            list.push(context);
+        } else {
+            if let Some(dir) = &self.xdg_runtime_dir {
+                list.push(socket(dir.join("docker.sock"), "rootless Docker socket"));
             }
+            list.push(socket(
+                PathBuf::from("/var/run/docker.sock"),
+                "Docker socket",
+            ));
         }
         Ok(list)
     }
@@ -368,5 +408,114 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(lookup.candidates().unwrap().pop().unwrap().tls, None);
+    }
+
+    /// A Docker config directory whose current context is `name`, pointing
+    /// at `host`.
+    fn config_with_context(name: &str, host: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            format!(r#"{{"currentContext": "{name}"}}"#),
+        )
+        .unwrap();
+        let meta = dir
+            .path()
+            .join("contexts/meta")
+            .join(docker_context::context_id(name));
+        std::fs::create_dir_all(&meta).unwrap();
+        std::fs::write(
+            meta.join("meta.json"),
+            format!(r#"{{"Name": "{name}", "Endpoints": {{"docker": {{"Host": "{host}"}}}}}}"#),
+        )
+        .unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_current_docker_context_replaces_the_default_engine_sockets() {
+        let home = tempfile::tempdir().unwrap();
+        let config = config_with_context("rootless", "unix:///run/user/1000/docker.sock");
+        std::fs::rename(config.path(), home.path().join(".docker")).unwrap();
+        let lookup = Lookup {
+            xdg_runtime_dir: Some("/run/user/1000".into()),
+            home: Some(home.path().to_path_buf()),
+            ..Default::default()
+        };
+        let candidates = lookup.candidates().unwrap();
+        let order: Vec<String> = candidates.iter().map(|c| c.address.to_string()).collect();
+        assert_eq!(
+            order,
+            [
+                "unix:///run/user/1000/buildkit/buildkitd.sock",
+                "unix:///run/buildkit/buildkitd.sock",
+                "unix:///run/user/1000/docker.sock",
+            ]
+        );
+        assert_eq!(
+            candidates[2].origin,
+            r#"docker context "rootless", currentContext in config.json"#
+        );
+    }
+
+    #[test]
+    fn docker_context_env_and_docker_config_are_read() {
+        let config = config_with_context("remote", "tcp://127.0.0.1:2376");
+        let lookup = Lookup {
+            docker_config: Some(config.path().to_path_buf()),
+            docker_context: Some("remote".into()),
+            ..Default::default()
+        };
+        let last = lookup.candidates().unwrap().pop().unwrap();
+        assert_eq!(last.address.to_string(), "tcp://127.0.0.1:2376");
+        assert_eq!(last.origin, r#"docker context "remote", DOCKER_CONTEXT"#);
+        assert_eq!(last.tls, None, "no TLS files stored with the context");
+        // The command line's TLS options go with a tcp context.
+        let tls = TlsOptions {
+            ca_cert: Some("/certs/ca.pem".into()),
+            ..Default::default()
+        };
+        let lookup = Lookup {
+            tls: Some(tls.clone()),
+            ..lookup
+        };
+        assert_eq!(lookup.candidates().unwrap().pop().unwrap().tls, Some(tls));
+    }
+
+    #[test]
+    fn docker_host_outranks_any_docker_context() {
+        // As in the Docker CLI: DOCKER_HOST means the default context.
+        let config = config_with_context("rootless", "unix:///run/user/1000/docker.sock");
+        let lookup = Lookup {
+            docker_host: Some("unix:///srv/docker.sock".into()),
+            docker_context: Some("rootless".into()),
+            docker_config: Some(config.path().to_path_buf()),
+            ..Default::default()
+        };
+        let last = lookup.candidates().unwrap().pop().unwrap();
+        assert_eq!(last.origin, "DOCKER_HOST");
+        assert_eq!(last.address.to_string(), "unix:///srv/docker.sock");
+    }
+
+    #[test]
+    fn a_missing_docker_context_is_an_error_not_a_silent_fallback() {
+        let config = tempfile::tempdir().unwrap();
+        let lookup = Lookup {
+            docker_context: Some("gone".into()),
+            docker_config: Some(config.path().to_path_buf()),
+            ..Default::default()
+        };
+        let err = lookup.candidates().unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(r#"docker context "gone" (from DOCKER_CONTEXT) does not exist"#),
+            "{err}"
+        );
+        // An explicit daemon address does not need the context.
+        let lookup = Lookup {
+            flag: Some("unix:///a.sock".into()),
+            ..lookup
+        };
+        assert_eq!(lookup.candidates().unwrap().len(), 1);
     }
 }

@@ -173,12 +173,21 @@ where
     let build_ref = build.build_ref().to_string();
     let progress_task = spawn_progress(daemon, &build_ref, setup.progress);
 
-    let outcome = frontend(&build).await;
+    let (outcome, refused) = tokio::select! {
+        outcome = frontend(&build) => (outcome, false),
+        message = build.solve_failed() => (Err(message), true),
+    };
     let finished = build.finish(outcome).await;
     // The daemon ends the status stream once the build is over; if it does
-    // not, do not hang on it (BuildKit's Go client gives it 5 s as well).
+    // not, do not hang on it (BuildKit's Go client gives it 5 s as well). A
+    // refused build never started, so its stream has nothing to end.
     let progress_abort = progress_task.abort_handle();
-    let summary = match tokio::time::timeout(PROGRESS_GRACE, progress_task).await {
+    let grace = if refused {
+        std::time::Duration::ZERO
+    } else {
+        PROGRESS_GRACE
+    };
+    let summary = match tokio::time::timeout(grace, progress_task).await {
         Ok(Ok(summary)) => summary,
         Ok(Err(join)) => {
             tracing::debug!(error = %join, "the progress display failed");

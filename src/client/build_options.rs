@@ -434,6 +434,8 @@ pub struct FrontendOptionsRequest {
     pub multi_platform: bool,
     /// `--cache-from` entries, announced to the frontend as `cache-imports`.
     pub cache_from: Vec<CacheEntry>,
+    /// `--allow` entitlements, checked by [`super::entitlements::parse_allow`].
+    pub allow: Vec<String>,
 }
 
 impl FrontendOptionsRequest {
@@ -579,12 +581,14 @@ impl FrontendOptionsRequest {
             .collect()
     }
 
-    /// Entitlements the solve must allow (`network.host` for `--network host`).
+    /// Entitlements the solve must allow: `--allow`'s, and `network.host`
+    /// for `--network host`; each once.
     pub fn entitlements(&self) -> Vec<String> {
-        match self.network.as_deref() {
-            Some("host") => vec!["network.host".to_string()],
-            _ => Vec::new(),
+        let mut list = self.allow.clone();
+        if self.network.as_deref() == Some("host") && !list.iter().any(|e| e == "network.host") {
+            list.push("network.host".to_string());
         }
+        list
     }
 
     /// `--cache-to` plus the inline cache exporter the

@@ -82,8 +82,9 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> DaemonIo for T {}
 pub struct Daemon {
     /// The address that answered.
     pub address: Address,
-    /// Where that address came from (`--addr`, `BUILDKIT_HOST`, ...).
-    pub origin: &'static str,
+    /// Where that address came from (`--addr`, `BUILDKIT_HOST`, `rootless
+    /// Docker socket`, `docker context "name"`, ...).
+    pub origin: String,
     /// What answered there.
     pub kind: DaemonKind,
     transport: Transport,
@@ -142,11 +143,17 @@ pub async fn connect(lookup: &Lookup) -> Result<Daemon, ConnectError> {
                 tracing::info!(address = %daemon.address, kind = %daemon.kind, "connected to BuildKit");
                 return Ok(daemon);
             }
-            Ok(Err(reason)) => tried.push((candidate, reason)),
-            Err(_) => tried.push((
-                candidate,
-                format!("no answer within {} s", PROBE_TIMEOUT.as_secs()),
-            )),
+            Ok(Err(reason)) => {
+                // A socket we may not use (EACCES) or that nobody serves is
+                // passed over for the next; all reasons are shown if none answers.
+                tracing::debug!(address = %candidate.address, origin = %candidate.origin, %reason, "passing over");
+                tried.push((candidate, reason));
+            }
+            Err(_) => {
+                let reason = format!("no answer within {} s", PROBE_TIMEOUT.as_secs());
+                tracing::debug!(address = %candidate.address, origin = %candidate.origin, %reason, "passing over");
+                tried.push((candidate, reason));
+            }
         }
     }
     Err(ConnectError::NoDaemon(tried))
@@ -266,7 +273,7 @@ async fn connect_candidate(candidate: &Candidate) -> Result<Daemon, String> {
         .map_err(|e| format!("HTTP/2 connection failed: {}", error_chain(&e)))?;
     Ok(Daemon {
         address: transport.address.clone(),
-        origin: candidate.origin,
+        origin: candidate.origin.clone(),
         kind,
         transport,
         channel,

@@ -81,6 +81,8 @@ pub struct GatewayBuild {
     /// The in-flight `Control.Solve`; aborted when the build is dropped, so
     /// an interrupted client cancels the build on the daemon too.
     solve: Option<JoinHandle<Result<SolveResponse, tonic::Status>>>,
+    /// The daemon's message once `Control.Solve` has failed.
+    solve_failure: tokio::sync::watch::Receiver<Option<String>>,
 }
 
 impl Drop for GatewayBuild {
@@ -122,11 +124,17 @@ impl GatewayBuild {
             ..Default::default()
         };
         let mut control = daemon.control();
+        let (failure, solve_failure) = tokio::sync::watch::channel(None);
         let solve = tokio::spawn(async move {
-            control
+            let result = control
                 .solve(request)
                 .await
-                .map(tonic::Response::into_inner)
+                .map(tonic::Response::into_inner);
+            if let Err(status) = &result {
+                tracing::debug!(error = %status.message(), "Control.Solve failed");
+                let _ = failure.send(Some(status.message().to_string()));
+            }
+            result
         });
         GatewayBuild {
             build_ref,
@@ -134,7 +142,24 @@ impl GatewayBuild {
             cache_imports,
             bridge: daemon.bridge(),
             solve: Some(solve),
+            solve_failure,
         }
+    }
+
+    /// Resolves with the daemon's message when `Control.Solve` fails; stays
+    /// pending while it runs or after it succeeded. A solve that fails while
+    /// the frontend still works was refused outright (an entitlement the
+    /// daemon does not permit, a cancelled build): the frontend's calls
+    /// would only wait for a build that is not there.
+    pub async fn solve_failed(&self) -> String {
+        let mut failure = self.solve_failure.clone();
+        if let Ok(message) = failure.wait_for(Option::is_some).await {
+            if let Some(message) = message.as_ref() {
+                return message.clone();
+            }
+        }
+        // The solve succeeded: its task ended without a message.
+        std::future::pending().await
     }
 
     /// The build's ref: the key of its progress stream (`Control.Status`).
@@ -287,13 +312,24 @@ impl GatewayBuild {
                 }),
             },
         };
-        let request = self.request(message);
-        let returned = self.bridge.clone().r#return(request).await;
         let Some(mut solve) = self.solve.take() else {
             return Err(GatewayError::Solve(
                 "the build was already finished".to_string(),
             ));
         };
+        // A refused build has no bridge to return to: the daemon would wait
+        // for it (3 s) before saying so.
+        if self.solve_failure.borrow().is_some() {
+            return match solve.await {
+                Ok(Err(status)) => Err(solve_error(&status)),
+                Ok(Ok(response)) => Ok(response),
+                Err(join) => Err(GatewayError::Solve(format!(
+                    "the solve task failed: {join}"
+                ))),
+            };
+        }
+        let request = self.request(message);
+        let returned = self.bridge.clone().r#return(request).await;
         if let Err(status) = returned {
             // The build's own error, if it has one by now, says more than
             // the failed Return.
