@@ -5,6 +5,10 @@
 
 use std::time::{Duration, Instant};
 
+/// The allocator the `crossbuild` binary uses, so the figure is the CLI's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use crossbuild::dockerfile::convert::{self, ConvertOptions, ImageResolver, ResolvedImage};
 use crossbuild::image::ImageConfig;
 use crossbuild::llb::{self, Local, MarshalOptions};

@@ -3,6 +3,12 @@
 
 mod cli;
 
+/// mimalloc instead of glibc's malloc: compiling a Dockerfile allocates
+/// many small strings (environments, digests, op metadata), and glibc's
+/// free-list consolidation showed up as a fifth of the compile time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -7,6 +7,11 @@
 
 use crossbuild::bridge::stdio::{self, FrontendEnvironment, JoinedStream, StdioBridge};
 
+/// The same allocator as the `crossbuild` CLI (see its main.rs: the
+/// Dockerfile compile is allocation-heavy).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(

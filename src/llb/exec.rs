@@ -176,7 +176,11 @@ pub(crate) struct MountSpec {
 
 /// An exec op resolved against its base state.
 pub(crate) struct ExecSpec {
+    /// The op with an empty `meta.env`: the environment is `env`, shared
+    /// with the state it ran on and written out only when marshalling.
     pub(crate) exec: pb::ExecOp,
+    /// The command's environment in order (`meta.env`, as `KEY=value`).
+    pub(crate) env: Arc<Vec<(String, String)>>,
     pub(crate) mounts: Vec<MountSpec>,
     pub(crate) caps: Vec<&'static str>,
     /// The base state's platform, used when the op's constraints set none.
@@ -225,11 +229,15 @@ impl State {
         if exec.args.is_empty() {
             return Err(LlbError::EmptyArgs);
         }
-        let mut env = self.env().to_vec();
+        // Shared with the state unless this exec adds variables: a copy
+        // per RUN of a stage's whole environment was a large share of
+        // compile time.
+        let mut env = Arc::clone(self.env_shared());
         for (k, v) in &exec.env {
-            match env.iter_mut().find(|(ek, _)| ek == k) {
+            let owned = Arc::make_mut(&mut env);
+            match owned.iter_mut().find(|(ek, _)| ek == k) {
                 Some(e) => e.1 = v.clone(),
-                None => env.push((k.clone(), v.clone())),
+                None => owned.push((k.clone(), v.clone())),
             }
         }
         let cwd = match &exec.cwd {
@@ -260,7 +268,7 @@ impl State {
         }
         if let Some(first) = sshs.first() {
             if !env.iter().any(|(k, _)| k == "SSH_AUTH_SOCK") {
-                env.push(("SSH_AUTH_SOCK".to_string(), first.dest.clone()));
+                Arc::make_mut(&mut env).push(("SSH_AUTH_SOCK".to_string(), first.dest.clone()));
             }
         }
         let all: Vec<Mount> = regular
@@ -384,7 +392,6 @@ impl State {
 
         let meta = pb::Meta {
             args: exec.args.clone(),
-            env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             cwd,
             user,
             hostname: exec.hostname.clone().unwrap_or_default(),
@@ -421,6 +428,7 @@ impl State {
         let op_platform = exec.constraints.platform.clone();
         let spec = ExecSpec {
             exec: op,
+            env,
             mounts: specs,
             caps,
             platform: self.get_platform().cloned(),

@@ -144,7 +144,7 @@ impl Marshaller<'_> {
                 .to_pb()
         };
         let mut inputs = Vec::new();
-        let (payload, platform, caps): (pb::op::Op, Option<pb::Platform>, Vec<&str>) = match &node
+        let (payload, platform, caps): (Payload<'_>, Option<pb::Platform>, Vec<&str>) = match &node
             .spec
         {
             OpSpec::Source(s) => {
@@ -153,19 +153,39 @@ impl Marshaller<'_> {
                     identifier: s.identifier.clone(),
                     attrs: s.attrs.clone(),
                 };
-                (pb::op::Op::Source(op), platform, s.caps.clone())
+                (
+                    Payload::Owned(pb::op::Op::Source(op)),
+                    platform,
+                    s.caps.clone(),
+                )
             }
             OpSpec::Exec(e) => {
                 let platform = op_platform(e.platform.as_ref());
-                let mut op = e.exec.clone();
+                // Everything but `meta` is copied; `meta` (args and the
+                // whole environment, the bulk of an exec op) is encoded by
+                // reference in `encode_op`.
+                let mut mounts = e.exec.mounts.clone();
                 for m in &e.mounts {
                     let mut mount = m.mount.clone();
                     if let Some(src) = &m.source {
                         mount.input = self.add_input(&mut inputs, src)?;
                     }
-                    op.mounts.push(mount);
+                    mounts.push(mount);
                 }
-                (pb::op::Op::Exec(op), Some(platform), e.caps.clone())
+                let rest = pb::ExecOp {
+                    meta: None,
+                    mounts,
+                    network: e.exec.network,
+                    security: e.exec.security,
+                    secretenv: e.exec.secretenv.clone(),
+                    cdi_devices: e.exec.cdi_devices.clone(),
+                };
+                let payload = Payload::Exec {
+                    meta: e.exec.meta.as_ref(),
+                    env: &e.env,
+                    rest,
+                };
+                (payload, Some(platform), e.caps.clone())
             }
             OpSpec::File(f) => {
                 let mut base = -1;
@@ -199,7 +219,7 @@ impl Marshaller<'_> {
                     })
                     .collect();
                 (
-                    pb::op::Op::File(pb::FileOp { actions }),
+                    Payload::Owned(pb::op::Op::File(pb::FileOp { actions })),
                     None,
                     f.caps.clone(),
                 )
@@ -212,7 +232,11 @@ impl Marshaller<'_> {
                         input: inputs.len() as i64 - 1,
                     });
                 }
-                (pb::op::Op::Merge(merge), None, vec!["mergeop"])
+                (
+                    Payload::Owned(pb::op::Op::Merge(merge)),
+                    None,
+                    vec!["mergeop"],
+                )
             }
             OpSpec::Diff { lower, upper } => {
                 let mut index = |s: &Option<Output>, inputs: &mut Vec<pb::Input>| -> Result<i64> {
@@ -234,7 +258,7 @@ impl Marshaller<'_> {
                     lower: Some(lower),
                     upper: Some(upper),
                 };
-                (pb::op::Op::Diff(diff), None, vec!["diffop"])
+                (Payload::Owned(pb::op::Op::Diff(diff)), None, vec!["diffop"])
             }
             OpSpec::Build { source, filename } => {
                 inputs.push(self.input(source)?);
@@ -253,21 +277,16 @@ impl Marshaller<'_> {
                     attrs,
                 };
                 (
-                    pb::op::Op::Build(build),
+                    Payload::Owned(pb::op::Op::Build(build)),
                     Some(op_platform(None)),
                     vec!["source.buildop.llbfilename"],
                 )
             }
         };
-        let op = pb::Op {
-            inputs,
-            platform,
-            constraints: Some(pb::WorkerConstraints {
-                filter: c.worker_constraints.clone(),
-            }),
-            op: Some(payload),
-        };
-        let bytes = op.encode_to_vec();
+        let constraints = Some(pb::WorkerConstraints {
+            filter: c.worker_constraints.clone(),
+        });
+        let bytes = encode_op(inputs, payload, platform, constraints);
         let digest = digest_of(&bytes);
         if self.seen.insert(digest.clone()) {
             self.def.push(bytes);
@@ -276,5 +295,160 @@ impl Marshaller<'_> {
         self.metadata.insert(digest.clone(), metadata);
         self.memo.insert(key, digest.clone());
         Ok(digest)
+    }
+}
+
+/// An op's payload for [`encode_op`]: owned, or an exec op whose `meta`
+/// stays borrowed from the graph.
+enum Payload<'a> {
+    Owned(pb::op::Op),
+    Exec {
+        /// `meta` without its `env`, which is `env`.
+        meta: Option<&'a pb::Meta>,
+        env: &'a [(String, String)],
+        rest: pb::ExecOp,
+    },
+}
+
+/// Encodes a `pb::Op` exactly as `prost` would (fields in tag order:
+/// inputs 1, the op oneof 2..7, platform 10, constraints 11), without
+/// copying an exec op's `meta` or environment. Protobuf messages
+/// concatenate, so an exec op is its `meta` field (tag 1, first) followed
+/// by the rest of it, and `meta` is its `args` (tag 1), then one `env`
+/// string (tag 2) per variable, then the rest of it.
+fn encode_op(
+    inputs: Vec<pb::Input>,
+    payload: Payload<'_>,
+    platform: Option<pb::Platform>,
+    constraints: Option<pb::WorkerConstraints>,
+) -> Vec<u8> {
+    use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+
+    let (meta, env, rest) = match payload {
+        Payload::Owned(op) => {
+            let op = pb::Op {
+                inputs,
+                platform,
+                constraints,
+                op: Some(op),
+            };
+            return op.encode_to_vec();
+        }
+        Payload::Exec { meta, env, rest } => (meta, env, rest),
+    };
+    let mut exec = Vec::new();
+    if let Some(meta) = meta {
+        debug_assert!(meta.env.is_empty(), "the environment travels beside meta");
+        let mut fields = Vec::with_capacity(meta.encoded_len());
+        meta.encode_raw(&mut fields);
+        let args_len = prost::encoding::string::encoded_len_repeated(1, &meta.args);
+        let env_len: usize = env
+            .iter()
+            .map(|(k, v)| {
+                let len = k.len() + 1 + v.len();
+                1 + encoded_len_varint(len as u64) + len
+            })
+            .sum();
+        let meta_len = fields.len() + env_len;
+        exec.reserve(1 + encoded_len_varint(meta_len as u64) + meta_len);
+        encode_key(1, WireType::LengthDelimited, &mut exec);
+        encode_varint(meta_len as u64, &mut exec);
+        exec.extend_from_slice(&fields[..args_len]);
+        for (k, v) in env {
+            encode_key(2, WireType::LengthDelimited, &mut exec);
+            encode_varint((k.len() + 1 + v.len()) as u64, &mut exec);
+            exec.extend_from_slice(k.as_bytes());
+            exec.push(b'=');
+            exec.extend_from_slice(v.as_bytes());
+        }
+        exec.extend_from_slice(&fields[args_len..]);
+    }
+    rest.encode_raw(&mut exec);
+
+    let head = pb::Op {
+        inputs,
+        ..Default::default()
+    };
+    let tail = pb::Op {
+        platform,
+        constraints,
+        ..Default::default()
+    };
+    let mut bytes = Vec::with_capacity(head.encoded_len() + exec.len() + 16 + tail.encoded_len());
+    head.encode_raw(&mut bytes);
+    prost::encoding::encode_key(2, prost::encoding::WireType::LengthDelimited, &mut bytes);
+    prost::encoding::encode_varint(exec.len() as u64, &mut bytes);
+    bytes.extend_from_slice(&exec);
+    tail.encode_raw(&mut bytes);
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `encode_op` must give the bytes `prost` gives for the same op, or
+    /// every exec digest would change.
+    #[test]
+    fn exec_encoding_matches_prost() {
+        let env = vec![
+            ("PATH".to_string(), "/bin".to_string()),
+            ("A".to_string(), "1".to_string()),
+        ];
+        let meta = pb::Meta {
+            args: vec!["/bin/sh".into(), "-c".into(), "make".into()],
+            cwd: "/src".into(),
+            user: "1000".into(),
+            remove_mount_stubs_recursive: true,
+            ..Default::default()
+        };
+        let rest = pb::ExecOp {
+            meta: None,
+            mounts: vec![pb::Mount {
+                input: 0,
+                dest: "/".into(),
+                output: 0,
+                ..Default::default()
+            }],
+            network: pb::NetMode::Host as i32,
+            security: pb::SecurityMode::Insecure as i32,
+            secretenv: vec![pb::SecretEnv {
+                id: "tok".into(),
+                name: "TOKEN".into(),
+                optional: true,
+            }],
+            cdi_devices: Vec::new(),
+        };
+        let inputs = vec![pb::Input {
+            digest: "sha256:abc".into(),
+            index: 0,
+        }];
+        let platform = Some(pb::Platform {
+            architecture: "arm64".into(),
+            os: "linux".into(),
+            ..Default::default()
+        });
+        let constraints = Some(pb::WorkerConstraints::default());
+        let whole = pb::Op {
+            inputs: inputs.clone(),
+            platform: platform.clone(),
+            constraints: constraints.clone(),
+            op: Some(pb::op::Op::Exec(pb::ExecOp {
+                meta: Some(pb::Meta {
+                    env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                    ..meta.clone()
+                }),
+                ..rest.clone()
+            })),
+        };
+        let payload = Payload::Exec {
+            meta: Some(&meta),
+            env: &env,
+            rest,
+        };
+        assert_eq!(
+            encode_op(inputs, payload, platform, constraints),
+            whole.encode_to_vec()
+        );
     }
 }

@@ -67,7 +67,11 @@ impl Output {
 struct StateInner {
     output: Option<Output>,
     dir: String,
-    env: Vec<(String, String)>,
+    /// Shared between states until one changes it: most instructions
+    /// (WORKDIR, RUN, COPY) derive a state without touching the
+    /// environment, and cloning hundreds of variables for each of them
+    /// dominated compile time.
+    env: Arc<Vec<(String, String)>>,
     user: Option<String>,
     platform: Option<Platform>,
 }
@@ -102,7 +106,7 @@ impl State {
         State(Arc::new(StateInner {
             output: None,
             dir: "/".to_string(),
-            env: Vec::new(),
+            env: Arc::new(Vec::new()),
             user: None,
             platform: None,
         }))
@@ -159,9 +163,12 @@ impl State {
     /// Sets an environment variable, replacing an earlier value in place so
     /// that the order (and so the digest) stays stable.
     pub fn add_env(&self, key: &str, value: &str) -> Self {
-        self.with(|s| match s.env.iter_mut().find(|(k, _)| k == key) {
-            Some(entry) => entry.1 = value.to_string(),
-            None => s.env.push((key.to_string(), value.to_string())),
+        self.with(|s| {
+            let env = Arc::make_mut(&mut s.env);
+            match env.iter_mut().find(|(k, _)| k == key) {
+                Some(entry) => entry.1 = value.to_string(),
+                None => env.push((key.to_string(), value.to_string())),
+            }
         })
     }
 
@@ -176,6 +183,11 @@ impl State {
 
     /// All environment variables in insertion order.
     pub fn env(&self) -> &[(String, String)] {
+        &self.0.env
+    }
+
+    /// The environment as shared with derived states and exec ops.
+    pub(crate) fn env_shared(&self) -> &Arc<Vec<(String, String)>> {
         &self.0.env
     }
 

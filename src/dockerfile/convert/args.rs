@@ -118,7 +118,7 @@ pub(super) fn stage_arg(
     arg: &ArgDefinition,
     build_args: &BTreeMap<String, String>,
     global: &EnvList,
-    stage_env: &EnvList,
+    stage_env: &[(String, String)],
     lexer: &Lexer,
     line: usize,
 ) -> Result<StageArg> {
@@ -126,7 +126,7 @@ pub(super) fn stage_arg(
         Some(v.clone())
     } else if let Some(default) = &arg.value {
         let expanded = lexer
-            .process_word(default, stage_env)
+            .process_word(default, &stage_env)
             .map_err(|e| ConvertError::new(line, e.to_string()))?;
         Some(expanded.value)
     } else {
@@ -144,7 +144,7 @@ pub(super) fn stage_arg(
 /// The `|N K=V ...` prefix BuildKit writes before a `RUN` command in the
 /// image history (`runCommandString`): every declared arg with its current
 /// value, later declarations replacing earlier ones in place.
-pub(super) fn run_history_args(args: &[StageArg], env: &EnvList) -> Vec<String> {
+pub(super) fn run_history_args(args: &[StageArg], env: &[(String, String)]) -> Vec<String> {
     let mut out: Vec<(String, String)> = Vec::new();
     for arg in args {
         let v = env

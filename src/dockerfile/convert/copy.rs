@@ -122,11 +122,12 @@ impl StageBuild<'_> {
             msg.push_str(&format!(" --chmod={c}"));
         }
 
-        let env = self.env();
+        let state = self.state.clone();
+        let env = state.env();
         let name = uppercase_cmd(&expand_for_display(&self.ctx.lexer, &cmd.source, &env));
         let step = self
             .steps
-            .name(&name, self.ctx.multi_platform, &self.platform, &env);
+            .name(&name, self.ctx.multi_platform, &self.platform, env);
 
         let finish = |mut c: llb::Copy| -> llb::Copy {
             c = c.create_dest_path(true);
@@ -234,13 +235,13 @@ impl StageBuild<'_> {
             self.steps.index -= 1;
             let copy_name = self
                 .steps
-                .name(&name, self.ctx.multi_platform, &self.platform, &env);
+                .name(&name, self.ctx.multi_platform, &self.platform, env);
             self.steps.index -= 1;
             let link_name = self.steps.name(
                 &format!("LINK {name}"),
                 self.ctx.multi_platform,
                 &self.platform,
-                &env,
+                env,
             );
             let layer =
                 llb::State::scratch().file(op.custom_name(copy_name.clone()).progress_group(

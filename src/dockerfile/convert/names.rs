@@ -4,8 +4,6 @@
 use crate::dockerfile::shell::{Env, Lexer};
 use crate::platform::Platform;
 
-use super::args::EnvList;
-
 /// Numbers the steps of one stage as they are named.
 #[derive(Debug, Clone, Default)]
 pub(super) struct StepCounter {
@@ -29,7 +27,7 @@ impl StepCounter {
         text: &str,
         multi_platform: bool,
         platform: &Platform,
-        env: &EnvList,
+        env: &[(String, String)],
     ) -> String {
         if self.total == 0 {
             return text.to_string();
@@ -65,7 +63,7 @@ fn digits(n: usize) -> usize {
 }
 
 /// BuildKit's `formatTargetPlatform` with `platformFromEnv`.
-fn format_target_platform(base: &Platform, env: &EnvList) -> String {
+fn format_target_platform(base: &Platform, env: &[(String, String)]) -> String {
     let mut os = None;
     let mut arch = None;
     let mut variant = None;
@@ -157,7 +155,7 @@ mod tests {
             total: 12,
             ..Default::default()
         };
-        let env = EnvList::new();
+        let env: Vec<(String, String)> = Vec::new();
         assert_eq!(
             c.name("RUN make", false, &p("linux/amd64"), &env),
             "[build  1/12] RUN make"

@@ -69,7 +69,8 @@ impl StageBuild<'_> {
             }
         }
         let args = self.with_shell(&args, run.command.shell_form);
-        let env = self.env();
+        let state = self.state.clone();
+        let env = state.env();
 
         let mut exec = llb::Exec::new(args.clone());
         for m in exec_mounts {
@@ -105,7 +106,7 @@ impl StageBuild<'_> {
             &uppercase_cmd(&shown),
             self.ctx.multi_platform,
             &self.platform,
-            &env,
+            env,
         );
         exec = exec
             .custom_name(name)
@@ -113,7 +114,7 @@ impl StageBuild<'_> {
             .ignore_cache(self.ignore_cache);
         self.state = self.state.run(exec).map_err(|e| err(e.to_string()))?.root();
 
-        let mut words = run_history_args(&self.args, &env);
+        let mut words = run_history_args(&self.args, env);
         words.extend(args);
         config::commit(
             &mut self.image,

@@ -31,11 +31,6 @@ pub(super) struct StageBuild<'a> {
 }
 
 impl StageBuild<'_> {
-    /// The stage environment (ENVs and declared ARGs) for expansion.
-    pub fn env(&self) -> EnvList {
-        self.state.env().to_vec()
-    }
-
     /// Expands one word with the stage environment.
     pub fn expand(&self, word: &str, line: usize) -> Result<String> {
         self.ctx
@@ -48,14 +43,15 @@ impl StageBuild<'_> {
     /// The next step name for `text` (the source line, variables expanded
     /// for display, keyword upper-cased).
     pub fn step_name(&mut self, text: &str) -> String {
-        let env = self.env();
+        let state = self.state.clone();
+        let env = state.env();
         let shown = super::names::uppercase_cmd(&super::names::expand_for_display(
             &self.ctx.lexer,
             text,
             &env,
         ));
         self.steps
-            .name(&shown, self.ctx.multi_platform, &self.platform, &env)
+            .name(&shown, self.ctx.multi_platform, &self.platform, env)
     }
 
     /// Applies one instruction.
@@ -91,12 +87,13 @@ impl StageBuild<'_> {
             Instruction::Arg(defs) => {
                 let mut parts = Vec::with_capacity(defs.len());
                 for def in defs {
-                    let env = self.env();
+                    let state = self.state.clone();
+                    let env = state.env();
                     let arg = args::stage_arg(
                         def,
                         &self.ctx.opts.build_args,
                         self.global,
-                        &env,
+                        env,
                         &self.ctx.lexer,
                         line,
                     )?;
