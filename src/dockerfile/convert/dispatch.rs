@@ -391,15 +391,14 @@ impl PlatformContext<'_> {
     }
 }
 
-/// `system.NormalizeWorkdir` for Unix paths: relative to `current`,
-/// cleaned.
+/// `system.NormalizeWorkdir` for Unix paths: a relative path is joined to
+/// `current` and cleaned; an absolute one is kept as written (BuildKit
+/// writes `WORKDIR /a/../b/` into the config and history unchanged).
 pub(super) fn normalize_workdir(current: &str, wd: &str) -> String {
-    let joined = if wd.starts_with('/') {
-        wd.to_string()
-    } else {
-        format!("/{current}/{wd}")
-    };
-    clean(&joined)
+    if wd.starts_with('/') {
+        return wd.to_string();
+    }
+    clean(&format!("/{current}/{wd}"))
 }
 
 /// Go's `path.Clean` for absolute slash paths.
