@@ -79,6 +79,9 @@ pub struct FrontendOptions {
     /// `context:<name>` values: named build contexts (`local:<dir name>`,
     /// `docker-image://ref`, `https://...`, git URLs).
     pub named_contexts: BTreeMap<String, String>,
+    /// `build-arg:SOURCE_DATE_EPOCH`, in seconds (BuildKit reads it as a
+    /// frontend option as well as a build arg).
+    pub source_date_epoch: Option<i64>,
 }
 
 impl FrontendOptions {
@@ -106,6 +109,15 @@ impl FrontendOptions {
             Some(v) => parse_bool(v)
                 .ok_or_else(|| option_error("multi-platform", format!("{v:?} is not a boolean")))?,
         };
+        let source_date_epoch = match build_args.get("SOURCE_DATE_EPOCH").map(String::as_str) {
+            None | Some("") => None,
+            Some(v) => Some(v.parse::<i64>().map_err(|_| {
+                option_error(
+                    "build-arg:SOURCE_DATE_EPOCH",
+                    format!("invalid SOURCE_DATE_EPOCH: {v}: not a number of seconds"),
+                )
+            })?),
+        };
         let no_cache = match attrs.get("no-cache") {
             None => NoCache::None,
             Some(v) if v.is_empty() => NoCache::All,
@@ -130,6 +142,7 @@ impl FrontendOptions {
                 .iter()
                 .filter_map(|(k, v)| Some((k.strip_prefix("context:")?.to_string(), v.clone())))
                 .collect(),
+            source_date_epoch,
         })
     }
 }
@@ -241,6 +254,7 @@ pub async fn build(
                 ))
             })
             .collect::<Result<_, FrontendError>>()?,
+        source_date_epoch: options.source_date_epoch,
     };
     let resolver = BridgeResolver::new(bridge);
     let builds = convert::convert(&dockerfile, &convert_options, &resolver)
@@ -273,6 +287,16 @@ pub async fn build(
                 message: e.to_string(),
             })?;
         metadata.insert(format!("containerimage.config/{id}"), config);
+        // BuildKit's frontend returns the base image's config too: the
+        // exporter leaves its history and layers alone when it applies
+        // SOURCE_DATE_EPOCH.
+        if let Some(base) = &platform_build.base_config {
+            let base = base.to_json().map_err(|e| FrontendError::Option {
+                key: "base image config".to_string(),
+                message: e.to_string(),
+            })?;
+            metadata.insert(format!("containerimage.base.config/{id}"), base);
+        }
         platform_entries.push(serde_json::json!({
             "ID": id,
             "Platform": platform_json(&platform_build.platform),
@@ -297,8 +321,10 @@ fn assemble_result(
 ) -> gw::Result {
     if refs.len() == 1 && !multi_platform {
         if let Some((id, ref_id)) = refs.first_key_value() {
-            if let Some(config) = metadata.remove(&format!("containerimage.config/{id}")) {
-                metadata.insert("containerimage.config".to_string(), config);
+            for key in ["containerimage.config", "containerimage.base.config"] {
+                if let Some(config) = metadata.remove(&format!("{key}/{id}")) {
+                    metadata.insert(key.to_string(), config);
+                }
             }
             return gw::Result {
                 result: Some(gw::result::Result::Ref(gw::Ref {

@@ -7,7 +7,8 @@
 //! OCI archives must hold the same image configs and the same files.
 //!
 //! A case directory is the build context. Besides the Dockerfile it may
-//! hold `flags` (extra `crossbuild build` arguments, one per line),
+//! hold `flags` (extra `crossbuild build` arguments, one per line), `env`
+//! (`KEY=value` lines set in the environment of both builds),
 //! `setup.sh` (run in a fresh copy of the directory before building, for
 //! what git cannot hold: owners, modes, archives, symlinks; `$CROSSBUILD`
 //! names the binary and `$CONFORMANCE_PLATFORMS` the platforms, for a
@@ -94,6 +95,21 @@ conformance_cases! {
     copy_chmod_symbolic,
     /// Proxy build args reach every RUN, declared or not, as BuildKit does.
     proxy_args,
+    source_date_epoch_env,
+    onbuild_stage,
+    onbuild_image,
+    config_inheritance,
+    shell_instruction,
+    multistage_target,
+    platform_args_all,
+    dockerignore_patterns,
+    dockerfile_specific_dockerignore,
+    source_date_epoch,
+    scratch_config,
+    keyword_casing,
+    run_exec_forms,
+    copy_from_stage_paths,
+    healthcheck_volume_stopsignal,
     copy_from_index_image,
     copy_chown_names,
     copy_chmod_forms,
@@ -202,7 +218,8 @@ async fn run_case(case: &str, config_exclusions: &[Exclusion], path_exclusions: 
         .join("conformance")
         .join(case);
     let context = prepare_context(case, &work);
-    let mut flags = read_flags(&context);
+    let mut flags = read_lines(&context.join("flags"));
+    let env = read_lines(&context.join("env"));
     if context.join("http").is_dir() {
         flags.push("--build-arg".to_string());
         flags.push(format!(
@@ -212,7 +229,10 @@ async fn run_case(case: &str, config_exclusions: &[Exclusion], path_exclusions: 
     }
     // SOURCE_DATE_EPOCH pins times; then they are compared too, layer
     // entries included (which `rewrite-timestamp` clamps).
-    let pins_times = flags.iter().any(|f| f.starts_with("SOURCE_DATE_EPOCH="));
+    let pins_times = flags
+        .iter()
+        .chain(&env)
+        .any(|f| f.starts_with("SOURCE_DATE_EPOCH="));
     let reference_tar = work.join("reference.tar");
     let crossbuild_tar = work.join("crossbuild.tar");
     // Concurrent builds share every op whose cache key is the same, and
@@ -221,15 +241,15 @@ async fn run_case(case: &str, config_exclusions: &[Exclusion], path_exclusions: 
     // with --no-cache.
     let (reference, crossbuild) = if flags.iter().any(|f| f == "--no-cache") {
         (
-            build(&context, &flags, &reference_tar, true, pins_times),
-            build(&context, &flags, &crossbuild_tar, false, pins_times),
+            build(&context, &flags, &env, &reference_tar, true, pins_times),
+            build(&context, &flags, &env, &crossbuild_tar, false, pins_times),
         )
     } else {
         std::thread::scope(|scope| {
             let reference =
-                scope.spawn(|| build(&context, &flags, &reference_tar, true, pins_times));
+                scope.spawn(|| build(&context, &flags, &env, &reference_tar, true, pins_times));
             let crossbuild =
-                scope.spawn(|| build(&context, &flags, &crossbuild_tar, false, pins_times));
+                scope.spawn(|| build(&context, &flags, &env, &crossbuild_tar, false, pins_times));
             (reference.join().unwrap(), crossbuild.join().unwrap())
         })
     };
@@ -329,8 +349,9 @@ fn prepare_context(case: &str, work: &Path) -> PathBuf {
     context
 }
 
-fn read_flags(context: &Path) -> Vec<String> {
-    match std::fs::read_to_string(context.join("flags")) {
+/// The non-empty, non-comment lines of a case file (`flags`, `env`).
+fn read_lines(path: &Path) -> Vec<String> {
+    match std::fs::read_to_string(path) {
         Ok(text) => text
             .lines()
             .map(str::trim)
@@ -341,7 +362,14 @@ fn read_flags(context: &Path) -> Vec<String> {
     }
 }
 
-fn build(context: &Path, flags: &[String], dest: &Path, reference: bool, times: bool) -> Output {
+fn build(
+    context: &Path,
+    flags: &[String],
+    env: &[String],
+    dest: &Path,
+    reference: bool,
+    times: bool,
+) -> Output {
     let mut output = format!("type=oci,dest={}", dest.display());
     if times {
         output.push_str(",rewrite-timestamp=true");
@@ -364,7 +392,16 @@ fn build(context: &Path, flags: &[String], dest: &Path, reference: bool, times: 
     }
     args.extend(flags.iter().map(String::as_str));
     args.push(".");
-    common::crossbuild(context, &args)
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_crossbuild"));
+    for pair in env {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        command.env(key, value);
+    }
+    command
+        .args(&args)
+        .current_dir(context)
+        .output()
+        .expect("run crossbuild")
 }
 
 /// The end of a build's progress output: the failing step and its logs.

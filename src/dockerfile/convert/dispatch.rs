@@ -41,6 +41,8 @@ struct ResolvedBase {
     platform: Platform,
     /// The reference pinned by digest, for registry images with layers.
     pinned: Option<String>,
+    /// The image config as resolved (times kept), for registry images.
+    original: Option<ImageConfig>,
 }
 
 /// A dispatched stage: what later stages build on or copy from.
@@ -50,6 +52,16 @@ pub(super) struct Dispatched {
     pub image: ImageConfig,
     pub platform: Platform,
     pub args: Vec<StageArg>,
+    /// The config of the registry image at the root of this stage's
+    /// chain of bases (BuildKit's `baseImg`), if there is one.
+    pub base_image: Option<ImageConfig>,
+}
+
+/// What one target platform converts to.
+pub(super) struct Converted {
+    pub state: llb::State,
+    pub config: ImageConfig,
+    pub base_config: Option<ImageConfig>,
 }
 
 impl PlatformContext<'_> {
@@ -59,7 +71,7 @@ impl PlatformContext<'_> {
         stages: &Stages,
         resolver: &dyn ImageResolver,
         cache: &ResolveCache,
-    ) -> Result<(llb::State, ImageConfig)> {
+    ) -> Result<Converted> {
         let opts = self.opts;
         let target_name = match &opts.target {
             Some(t) => t.clone(),
@@ -115,7 +127,12 @@ impl PlatformContext<'_> {
         let Some(result) = done.get_mut(target).and_then(Option::take) else {
             return Err(ConvertError::new(0, "target stage was not converted"));
         };
-        Ok((result.state, self.finalize_image(result.image)))
+        let base_len = result.base_image.as_ref().map_or(0, |b| b.history.len());
+        Ok(Converted {
+            state: result.state,
+            config: self.finalize_image(result.image, base_len),
+            base_config: result.base_image,
+        })
     }
 
     /// Resolves the image, scratch or context base of every reachable node
@@ -146,6 +163,7 @@ impl PlatformContext<'_> {
                         image: empty_image(&p),
                         platform: p,
                         pinned: None,
+                        original: None,
                     };
                     bases.insert(i, base);
                 }
@@ -162,6 +180,7 @@ impl PlatformContext<'_> {
                         image: empty_image(&platform),
                         platform,
                         pinned: None,
+                        original: None,
                     };
                     bases.insert(i, base);
                 }
@@ -192,7 +211,8 @@ impl PlatformContext<'_> {
             } else {
                 format!("{reference}@{}", resolved.digest)
             };
-            let mut image = resolved.config;
+            let original = resolved.config;
+            let mut image = original.clone();
             image.created = None;
             let is_scratch =
                 image.rootfs.diff_ids.is_empty() && image.history.iter().all(|h| h.empty_layer);
@@ -209,6 +229,7 @@ impl PlatformContext<'_> {
                 image,
                 platform,
                 pinned: (!is_scratch).then_some(pinned),
+                original: Some(original),
             };
             bases.insert(i, base);
         }
@@ -274,7 +295,7 @@ impl PlatformContext<'_> {
             total: node.cmd_total,
             ..Default::default()
         };
-        let (mut state, mut image, platform, inherited) = match node.base {
+        let (mut state, mut image, platform, inherited, base_image) = match node.base {
             Base::Stage(j) => {
                 let Some(base) = done.get(j).and_then(Option::as_ref) else {
                     return Err(ConvertError::new(node.line, "base stage was not converted"));
@@ -286,6 +307,7 @@ impl PlatformContext<'_> {
                     image,
                     base.platform.clone(),
                     base.args.clone(),
+                    base.base_image.clone(),
                 )
             }
             _ => {
@@ -307,7 +329,13 @@ impl PlatformContext<'_> {
                         .description(DF_CMD_KEY, node.source.clone())
                         .into_state();
                 }
-                (state, image, base.platform.clone(), Vec::new())
+                (
+                    state,
+                    image,
+                    base.platform.clone(),
+                    Vec::new(),
+                    base.original.clone(),
+                )
             }
         };
         steps.total += triggers.len();
@@ -363,12 +391,21 @@ impl PlatformContext<'_> {
             image: build.image,
             platform: build.platform,
             args: build.args,
+            base_image,
         })
     }
 
     /// BuildKit's `finalizeResultImage`: `--label`s, and the target
-    /// platform written into the config.
-    fn finalize_image(&self, mut image: ImageConfig) -> ImageConfig {
+    /// platform written into the config; with `SOURCE_DATE_EPOCH`, the
+    /// history entries this build wrote (those after the base image's
+    /// `base_len`) carry that time, as BuildKit's `commitToHistory` does.
+    fn finalize_image(&self, mut image: ImageConfig, base_len: usize) -> ImageConfig {
+        if let Some(epoch) = self.opts.source_date_epoch {
+            let created = config::rfc3339_seconds(epoch);
+            for entry in image.history.iter_mut().skip(base_len) {
+                entry.created = Some(created.clone());
+            }
+        }
         for (k, v) in &self.opts.labels {
             image.config.labels.insert(k.clone(), v.clone());
         }

@@ -115,6 +115,10 @@ pub struct ConvertOptions {
     /// `--build-context name=…`: states that replace `FROM name`,
     /// `COPY --from=name` and `RUN --mount=from=name`.
     pub named_contexts: BTreeMap<String, llb::State>,
+    /// `SOURCE_DATE_EPOCH` in seconds: the time written into the history
+    /// entries of this build and given to the directories `WORKDIR`
+    /// creates.
+    pub source_date_epoch: Option<i64>,
 }
 
 impl ConvertOptions {
@@ -130,6 +134,7 @@ impl ConvertOptions {
             context,
             no_cache: NoCache::None,
             named_contexts: BTreeMap::new(),
+            source_date_epoch: None,
         }
     }
 }
@@ -145,6 +150,11 @@ pub struct PlatformBuild {
     /// The image config (without `created` and without the new layers'
     /// diff ids, which the exporter fills in).
     pub config: ImageConfig,
+    /// The config of the registry image the target stage is built on
+    /// (through its chain of stages), as resolved; `None` for `scratch`
+    /// and named contexts. The exporter uses it to tell the base image's
+    /// history and layers from this build's (`SOURCE_DATE_EPOCH`).
+    pub base_config: Option<ImageConfig>,
 }
 
 /// Why a Dockerfile could not be converted, in BuildKit's words where it
@@ -235,11 +245,12 @@ pub async fn convert(
             multi_platform: targets.len() > 1,
             lexer: dockerfile.lexer(),
         };
-        let (state, config) = ctx.convert(&stages, resolver, &cache).await?;
+        let converted = ctx.convert(&stages, resolver, &cache).await?;
         out.push(PlatformBuild {
             platform: target.clone(),
-            state,
-            config,
+            state: converted.state,
+            config: converted.config,
+            base_config: converted.base_config,
         });
     }
     Ok(out)

@@ -130,6 +130,9 @@ impl StageBuild<'_> {
                     if !self.image.config.user.is_empty() {
                         mkdir = mkdir.chown(llb::Chown::parse(&self.image.config.user));
                     }
+                    if let Some(epoch) = self.ctx.opts.source_date_epoch {
+                        mkdir = mkdir.timestamp(config::system_time(epoch));
+                    }
                     let name = self.step_name(&cmd.source);
                     let op = llb::FileOp::new(mkdir)
                         .custom_name(name)
