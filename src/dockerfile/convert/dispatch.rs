@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::dockerfile::instructions::{
-    parse_instruction, Command, Instruction, ParsedInstruction, Stages,
+    parse_instruction, suggest, Command, Instruction, ParsedInstruction, Stages,
 };
 use crate::dockerfile::shell::Lexer;
 use crate::image::ImageConfig;
@@ -196,10 +196,18 @@ impl PlatformContext<'_> {
         for (i, reference, platform, answer) in futures::future::join_all(pending).await {
             let node = &graph.nodes[i];
             let resolved = answer.map_err(|e| {
+                // A name that fails to resolve is often a misspelt stage
+                // (`COPY --from=biulder`): say which, as BuildKit does.
+                let stages: Vec<&str> = graph.nodes[..graph.stage_count]
+                    .iter()
+                    .filter_map(|n| n.name.as_deref())
+                    .collect();
+                let hint =
+                    suggest::hint(&suggest::closest(&node.base_name, &stages).map(str::to_string));
                 ConvertError::new(
                     node.line,
                     format!(
-                        "{}: failed to resolve source metadata for {reference}: {e}",
+                        "{}: failed to resolve source metadata for {reference}: {e}{hint}",
                         node.base_name
                     ),
                 )
