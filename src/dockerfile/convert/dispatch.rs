@@ -13,11 +13,13 @@ use crate::llb::{self, Constrained};
 use crate::platform::Platform;
 
 use super::args::{self, EnvList, StageArg};
+use super::checks::{self, StageChecks};
 use super::config::{self, empty_image, DEFAULT_PATH};
 use super::names::StepCounter;
 use super::stage::StageBuild;
 use super::stages::{Base, StageGraph};
 use super::{ConvertError, ConvertOptions, ImageResolver, ResolveCache, Result};
+use crate::dockerfile::lint::Linter;
 
 /// Description key BuildKit puts the instruction text under.
 pub(super) const DF_CMD_KEY: &str = "com.docker.dockerfile.v1.command";
@@ -29,6 +31,8 @@ pub(super) struct PlatformContext<'a> {
     pub implicit_target: bool,
     pub multi_platform: bool,
     pub lexer: Lexer,
+    /// Where the build checks report, for the platform that reports.
+    pub lint: Option<&'a Linter>,
 }
 
 /// A base image after resolution.
@@ -52,6 +56,8 @@ pub(super) struct Dispatched {
     pub image: ImageConfig,
     pub platform: Platform,
     pub args: Vec<StageArg>,
+    /// Whether a WORKDIR was set in this build (for `WorkdirRelativePath`).
+    pub workdir_set: bool,
     /// The config of the registry image at the root of this stage's
     /// chain of bases (BuildKit's `baseImg`), if there is one.
     pub base_image: Option<ImageConfig>,
@@ -87,6 +93,36 @@ impl PlatformContext<'_> {
             &target_name,
             &opts.build_args,
         );
+        if let Some(linter) = self.lint {
+            // Base names must also be valid with the defaults alone.
+            let defaults = args::meta_args(
+                global.clone(),
+                &self.lexer,
+                &stages.meta_args,
+                &Default::default(),
+            )
+            .unwrap_or_default();
+            let with_args = args::meta_args(
+                global.clone(),
+                &self.lexer,
+                &stages.meta_args,
+                &opts.build_args,
+            )
+            .unwrap_or_default();
+            let declared = stages
+                .meta_args
+                .iter()
+                .flat_map(|m| m.args.iter().map(|a| a.key.clone()))
+                .collect();
+            checks::check_from_lines(
+                stages,
+                &with_args,
+                &defaults,
+                &declared,
+                &self.lexer,
+                linter,
+            );
+        }
         let global = args::meta_args(global, &self.lexer, &stages.meta_args, &opts.build_args)?;
         let mut graph = StageGraph::build(stages, &global, &self.lexer, &opts.named_contexts)?;
         let target = graph.target(opts.target.as_deref())?;
@@ -212,6 +248,18 @@ impl PlatformContext<'_> {
                     ),
                 )
             })?;
+            if let Some(linter) = self.lint {
+                let config = &resolved.config;
+                checks::check_base_platform(
+                    linter,
+                    &node.base_name,
+                    &platform,
+                    &config.os,
+                    &config.architecture,
+                    &config.variant,
+                    node.line,
+                );
+            }
             let pinned = if resolved.digest.contains('@') {
                 resolved.digest.clone()
             } else if resolved.digest.is_empty() {
@@ -303,7 +351,7 @@ impl PlatformContext<'_> {
             total: node.cmd_total,
             ..Default::default()
         };
-        let (mut state, mut image, platform, inherited, base_image) = match node.base {
+        let (mut state, mut image, platform, inherited, base_image, workdir_set) = match node.base {
             Base::Stage(j) => {
                 let Some(base) = done.get(j).and_then(Option::as_ref) else {
                     return Err(ConvertError::new(node.line, "base stage was not converted"));
@@ -316,6 +364,7 @@ impl PlatformContext<'_> {
                     base.platform.clone(),
                     base.args.clone(),
                     base.base_image.clone(),
+                    base.workdir_set,
                 )
             }
             _ => {
@@ -343,6 +392,7 @@ impl PlatformContext<'_> {
                     base.platform.clone(),
                     Vec::new(),
                     base.original.clone(),
+                    false,
                 )
             }
         };
@@ -385,6 +435,7 @@ impl PlatformContext<'_> {
                 .applies_to(node.name.as_deref().unwrap_or_default()),
             cmd_set: false,
             stage_index: i,
+            checks: StageChecks::inheriting(workdir_set),
         };
         for cmd in &triggers {
             build.steps.onbuild = true;
@@ -399,6 +450,7 @@ impl PlatformContext<'_> {
             image: build.image,
             platform: build.platform,
             args: build.args,
+            workdir_set: build.checks.workdir_set,
             base_image,
         })
     }

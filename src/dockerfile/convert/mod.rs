@@ -26,6 +26,7 @@
 //! ```
 
 mod args;
+mod checks;
 mod config;
 mod copy;
 mod dispatch;
@@ -43,6 +44,7 @@ use crate::image::ImageConfig;
 use crate::llb;
 use crate::platform::Platform;
 
+use super::lint::{LintConfig, Linter};
 use super::parser::Dockerfile;
 
 /// Looks up base images: the caller's window onto a registry or daemon.
@@ -213,12 +215,41 @@ impl ResolveCache {
     }
 }
 
+/// The build check configuration: the `BUILDKIT_DOCKERFILE_CHECK` build
+/// arg, else the `# check=` directive.
+pub fn lint_config(dockerfile: &Dockerfile, opts: &ConvertOptions) -> Result<LintConfig> {
+    let (text, line) = match opts.build_args.get("BUILDKIT_DOCKERFILE_CHECK") {
+        Some(value) => (value.as_str(), 0),
+        None => match &dockerfile.directives.check {
+            Some(directive) => (directive.value.as_str(), directive.line),
+            None => return Ok(LintConfig::default()),
+        },
+    };
+    LintConfig::parse(text)
+        .map_err(|e| ConvertError::new(line, format!("failed to parse check options: {e}")))
+}
+
 /// Converts `dockerfile` into one build per target platform, in the order
-/// of `opts.target_platforms`.
+/// of `opts.target_platforms`, with the build checks configured by the
+/// Dockerfile (their warnings are dropped; see [`convert_with_linter`]).
 pub async fn convert(
     dockerfile: &Dockerfile,
     opts: &ConvertOptions,
     resolver: &dyn ImageResolver,
+) -> Result<Vec<PlatformBuild>> {
+    let linter = Linter::new(lint_config(dockerfile, opts)?);
+    convert_with_linter(dockerfile, opts, resolver, &linter).await
+}
+
+/// [`convert`], reporting the build checks' warnings to `linter` (those
+/// found before an error too). With `error=true` in its configuration,
+/// the caller turns warnings into an error ([`Linter::error`]) once the
+/// conversion succeeded, as BuildKit does.
+pub async fn convert_with_linter(
+    dockerfile: &Dockerfile,
+    opts: &ConvertOptions,
+    resolver: &dyn ImageResolver,
+    linter: &Linter,
 ) -> Result<Vec<PlatformBuild>> {
     let stages = dockerfile
         .stages()
@@ -235,15 +266,18 @@ pub async fn convert(
     } else {
         opts.target_platforms.clone()
     };
+    checks::check_dockerfile(dockerfile, &stages, linter);
     let cache = ResolveCache::default();
     let mut out = Vec::with_capacity(targets.len());
-    for target in &targets {
+    for (i, target) in targets.iter().enumerate() {
         let ctx = dispatch::PlatformContext {
             opts,
             target: target.clone(),
             implicit_target: implicit,
             multi_platform: targets.len() > 1,
             lexer: dockerfile.lexer(),
+            // BuildKit's frontend reports for its first platform only.
+            lint: (i == 0).then_some(linter),
         };
         let converted = ctx.convert(&stages, resolver, &cache).await?;
         out.push(PlatformBuild {

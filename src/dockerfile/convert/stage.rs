@@ -28,6 +28,8 @@ pub(super) struct StageBuild<'a> {
     pub ignore_cache: bool,
     pub cmd_set: bool,
     pub stage_index: usize,
+    /// State of the build checks that look back within the stage.
+    pub checks: super::checks::StageChecks,
 }
 
 impl StageBuild<'_> {
@@ -60,6 +62,7 @@ impl StageBuild<'_> {
 
     /// Applies one instruction.
     pub(super) fn dispatch(&mut self, cmd: &Command) -> Result<()> {
+        self.check_command(cmd);
         let line = cmd.span.start;
         let err = |m: String| ConvertError::new(line, m);
         match &cmd.instruction {
