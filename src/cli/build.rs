@@ -15,7 +15,7 @@ use crossbuild::client::build_options::{
 };
 use crossbuild::client::gateway::GatewayBuild;
 use crossbuild::client::output::{resolve_exports, ExportTarget, OutputFlags};
-use crossbuild::client::progress::ProgressMode;
+use crossbuild::client::progress::{ProgressMode, Warning};
 use crossbuild::client::session::content_store::ContentStoreDir;
 use crossbuild::client::session::DockerConfig;
 use crossbuild::client::{self, entitlements, workers, Lookup};
@@ -340,7 +340,8 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
             return Err(format!("{signal}: the build was cancelled"));
         }
     };
-    let outcome = outcome.map_err(render_build_error)?;
+    let outcome = outcome.map_err(|e| render_build_error(e, progress))?;
+    print_warnings(&outcome.summary.warnings, progress);
     report(&outcome, &exports, args.metadata_file.as_deref())
 }
 
@@ -451,12 +452,13 @@ fn render_frontend_error(error: &frontend::FrontendError) -> String {
 
 /// The message for a failed build; the failing step and its last log
 /// lines go to stderr first, as buildx shows them.
-fn render_build_error(error: BuildError) -> String {
+fn render_build_error(error: BuildError, progress: ProgressMode) -> String {
     match error {
         BuildError::Failed {
             message,
             summary: Some(summary),
         } => {
+            print_warnings(&summary.warnings, progress);
             if let Some(step) = summary.failure() {
                 eprintln!("{step}");
             }
@@ -465,6 +467,33 @@ fn render_build_error(error: BuildError) -> String {
         other => {
             let message = other.to_string();
             entitlements::explain_refusal(&message).unwrap_or(message)
+        }
+    }
+}
+
+/// The build's warnings once more at the end, as buildx lists them, each
+/// with the file and line it is about (not in `quiet` or `rawjson` mode,
+/// which show nothing or everything).
+fn print_warnings(warnings: &[Warning], progress: ProgressMode) {
+    if warnings.is_empty() || matches!(progress, ProgressMode::Quiet | ProgressMode::RawJson) {
+        return;
+    }
+    let count = warnings.len();
+    eprintln!(
+        "{count} warning{} found:",
+        if count == 1 { "" } else { "s" }
+    );
+    for warning in warnings {
+        match &warning.location {
+            Some((file, line)) if *line > 0 => {
+                let suffix = format!(" (line {line})");
+                let short = warning
+                    .short
+                    .strip_suffix(&suffix)
+                    .unwrap_or(&warning.short);
+                eprintln!(" - {file}:{line}: {short}");
+            }
+            _ => eprintln!(" - {}", warning.short),
         }
     }
 }

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
 use super::connect::Daemon;
-use crate::bridge::{Bridge, BridgeError, ResolvedConfig};
+use crate::bridge::{Bridge, BridgeError, BuildWarning, ResolvedConfig};
 use crate::platform::Platform;
 
 /// The metadata key that routes LLBBridge calls to their build.
@@ -430,6 +430,16 @@ impl Bridge for GatewayBuild {
         GatewayBuild::resolve_image_config(self, reference, platform)
             .await
             .map_err(|e| BridgeError(e.to_string()))
+    }
+
+    async fn warn(&self, warning: BuildWarning) -> Result<(), BridgeError> {
+        let request = self.request(warning.to_request());
+        self.bridge
+            .clone()
+            .warn(request)
+            .await
+            .map(|_| ())
+            .map_err(|s| BridgeError(bridge_error("warn", &s).to_string()))
     }
 
     fn session_id(&self) -> Option<&str> {
