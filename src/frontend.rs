@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
+use bollard_buildkit_proto::pb;
 
 use crate::bridge::{Bridge, BridgeError, BuildWarning, WarningSource};
 use crate::dockerfile::convert::{self, ConvertOptions, ImageResolver, NoCache, ResolvedImage};
@@ -236,6 +237,18 @@ pub async fn build(
     options: &FrontendOptions,
     build_platform: &Platform,
 ) -> Result<gw::Result, FrontendError> {
+    build_observed(bridge, options, build_platform, |_| {}).await
+}
+
+/// [`build`], handing every target platform's marshalled definition to
+/// `compiled` once all are compiled and before any is solved (the CLI
+/// plans where each step runs from them, without compiling twice).
+pub async fn build_observed(
+    bridge: &dyn Bridge,
+    options: &FrontendOptions,
+    build_platform: &Platform,
+    compiled: impl FnOnce(&[(Platform, pb::Definition)]),
+) -> Result<gw::Result, FrontendError> {
     let source = read_dockerfile(bridge, &options.filename).await?;
     let dockerfile_error =
         |line: usize, source_line: Option<String>, message: String| FrontendError::Dockerfile {
@@ -308,15 +321,30 @@ pub async fn build(
     let mut refs = BTreeMap::new();
     let mut metadata = HashMap::new();
     let mut platform_entries = Vec::new();
-    for platform_build in &builds {
+    let mut definitions = builds
+        .iter()
+        .map(|platform_build| {
+            let definition = llb::marshal_with(
+                &platform_build.state,
+                &MarshalOptions {
+                    default_platform: platform_build.platform.clone(),
+                },
+            )?;
+            Ok((platform_build.platform.clone(), definition))
+        })
+        .collect::<Result<Vec<_>, FrontendError>>()?;
+    compiled(&definitions);
+    // All platforms are solved at once, as BuildKit's frontend does: each
+    // solve is a round trip the daemon mostly spends waiting on its
+    // cache, and shared `$BUILDPLATFORM` ops are deduplicated by it.
+    let results = futures::future::try_join_all(
+        definitions
+            .drain(..)
+            .map(|(_, definition)| bridge.solve(definition)),
+    )
+    .await?;
+    for (platform_build, result) in builds.iter().zip(results) {
         let id = platform_build.platform.normalized_id();
-        let definition = llb::marshal_with(
-            &platform_build.state,
-            &MarshalOptions {
-                default_platform: platform_build.platform.clone(),
-            },
-        )?;
-        let result = bridge.solve(definition).await?;
         let config = platform_build
             .config
             .to_json()

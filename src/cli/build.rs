@@ -20,6 +20,7 @@ use crossbuild::client::session::content_store::ContentStoreDir;
 use crossbuild::client::session::DockerConfig;
 use crossbuild::client::{self, entitlements, workers, Lookup};
 use crossbuild::frontend::{self, FrontendOptions, CONTEXT_LOCAL, DOCKERFILE_LOCAL};
+use crossbuild::plan::DaemonPlatforms;
 use crossbuild::platform::Platform;
 use prost::Message;
 
@@ -224,7 +225,7 @@ pub fn progress_mode(args: &BuildArgs) -> Result<ProgressMode, String> {
 pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
     let DockerfileInputs {
         context,
-        dockerfile,
+        dockerfile: _,
         dockerfile_dir,
         request,
         cache_from,
@@ -285,11 +286,16 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
             daemon.address, daemon.kind, daemon.origin
         );
     }
-    let build_platform = build_platform(&daemon).await?;
-    if definition.is_none() && matches!(progress, ProgressMode::Plain | ProgressMode::Tty) {
-        super::plan::print_summary(&daemon, &frontend_attrs, &dockerfile, registry_auth.clone())
-            .await;
-    }
+    let worker_list = workers::list_workers(&daemon)
+        .await
+        .map_err(|e| e.to_string())?;
+    let build_platform = build_platform(&worker_list)?;
+    // The plan summary comes from the build's own compile (no second
+    // compile, no second session); it is printed once the build ends so
+    // it never cuts into the progress display.
+    let show_plan = matches!(progress, ProgressMode::Plain | ProgressMode::Tty);
+    let daemon_platforms = DaemonPlatforms::from_workers(&worker_list);
+    let plan_lines = std::sync::Mutex::new(Vec::new());
     let cache_exports = request.cache_exports(&cache_to);
     let setup = BuildSetup {
         shared_key: shared_key(&context),
@@ -329,9 +335,22 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
                 );
                 solve_with_frontend(gateway, GATEWAY_FRONTEND, &attrs).await
             }
-            None => frontend::build(gateway, &frontend_options, &build_platform)
-                .await
-                .map_err(|e| render_frontend_error(&e)),
+            None => frontend::build_observed(
+                gateway,
+                &frontend_options,
+                &build_platform,
+                |definitions| {
+                    if show_plan {
+                        let lines =
+                            super::plan::summary_lines(definitions, daemon_platforms.clone());
+                        if let Ok(mut plan) = plan_lines.lock() {
+                            *plan = lines;
+                        }
+                    }
+                },
+            )
+            .await
+            .map_err(|e| render_frontend_error(&e)),
         },
     );
     let outcome = tokio::select! {
@@ -340,6 +359,11 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
             return Err(format!("{signal}: the build was cancelled"));
         }
     };
+    if let Ok(lines) = plan_lines.lock() {
+        for line in lines.iter() {
+            eprintln!("{line}");
+        }
+    }
     let outcome = outcome.map_err(|e| render_build_error(e, progress))?;
     print_warnings(&outcome.summary.warnings, progress);
     report(&outcome, &exports, args.metadata_file.as_deref())
@@ -361,10 +385,7 @@ fn attestation_attr(value: &str, kind: &str) -> Result<Option<String>, String> {
 }
 
 /// The platform the daemon's first worker builds natively: `$BUILDPLATFORM`.
-async fn build_platform(daemon: &client::Daemon) -> Result<Platform, String> {
-    let workers = workers::list_workers(daemon)
-        .await
-        .map_err(|e| e.to_string())?;
+fn build_platform(workers: &[workers::Worker]) -> Result<Platform, String> {
     let first = workers
         .first()
         .and_then(|w| w.platforms.first())
