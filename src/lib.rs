@@ -9,6 +9,7 @@
 pub mod bridge;
 pub mod client;
 pub mod dockerfile;
+pub mod elf;
 pub mod frontend;
 pub mod image;
 pub mod llb;
