@@ -45,7 +45,10 @@ fn parses_each_class_and_byte_order() {
     );
     // A 32-bit header is 52 bytes; e_flags sits at 36 there.
     let h = parse_header(&header(1, 1, 2, machine::EM_ARM, 0x0500_0400)).unwrap();
-    assert_eq!((h.class, h.machine, h.flags), (Class::Elf32, 40, 0x0500_0400));
+    assert_eq!(
+        (h.class, h.machine, h.flags),
+        (Class::Elf32, 40, 0x0500_0400)
+    );
     let h = parse_header(&header(1, 2, 2, machine::EM_MIPS, 7)).unwrap();
     assert_eq!((h.endian, h.flags), (Endian::Big, 7));
 }
@@ -82,15 +85,50 @@ fn this_test_binary_matches_the_host_platform() {
 #[test]
 fn every_platform_of_the_examples_has_its_own_identity() {
     let cases = [
-        ("linux/amd64", machine::EM_X86_64, Class::Elf64, Endian::Little),
-        ("linux/arm64", machine::EM_AARCH64, Class::Elf64, Endian::Little),
-        ("linux/arm/v7", machine::EM_ARM, Class::Elf32, Endian::Little),
-        ("linux/arm/v6", machine::EM_ARM, Class::Elf32, Endian::Little),
-        ("linux/riscv64", machine::EM_RISCV, Class::Elf64, Endian::Little),
-        ("linux/ppc64le", machine::EM_PPC64, Class::Elf64, Endian::Little),
+        (
+            "linux/amd64",
+            machine::EM_X86_64,
+            Class::Elf64,
+            Endian::Little,
+        ),
+        (
+            "linux/arm64",
+            machine::EM_AARCH64,
+            Class::Elf64,
+            Endian::Little,
+        ),
+        (
+            "linux/arm/v7",
+            machine::EM_ARM,
+            Class::Elf32,
+            Endian::Little,
+        ),
+        (
+            "linux/arm/v6",
+            machine::EM_ARM,
+            Class::Elf32,
+            Endian::Little,
+        ),
+        (
+            "linux/riscv64",
+            machine::EM_RISCV,
+            Class::Elf64,
+            Endian::Little,
+        ),
+        (
+            "linux/ppc64le",
+            machine::EM_PPC64,
+            Class::Elf64,
+            Endian::Little,
+        ),
         ("linux/s390x", machine::EM_S390, Class::Elf64, Endian::Big),
         ("linux/386", machine::EM_386, Class::Elf32, Endian::Little),
-        ("linux/amd64/v3", machine::EM_X86_64, Class::Elf64, Endian::Little),
+        (
+            "linux/amd64/v3",
+            machine::EM_X86_64,
+            Class::Elf64,
+            Endian::Little,
+        ),
     ];
     for (p, machine, class, endian) in cases {
         assert_eq!(
@@ -111,7 +149,10 @@ fn every_platform_of_the_examples_has_its_own_identity() {
 fn mismatches_of_class_or_byte_order_alone_are_caught() {
     let ppc64le = target_for(&platform("linux/ppc64le")).unwrap();
     let big_endian = parse_header(&header(2, 2, 2, machine::EM_PPC64, 0)).unwrap();
-    assert!(!big_endian.matches(&ppc64le), "ppc64 (BE) in a ppc64le image");
+    assert!(
+        !big_endian.matches(&ppc64le),
+        "ppc64 (BE) in a ppc64le image"
+    );
     let riscv32 = parse_header(&header(1, 1, 2, machine::EM_RISCV, 0)).unwrap();
     assert!(!riscv32.matches(&target_for(&platform("linux/riscv64")).unwrap()));
     let i386 = parse_header(&header(1, 1, 2, machine::EM_386, 0)).unwrap();

@@ -15,3 +15,4 @@ pub mod image;
 pub mod llb;
 pub mod plan;
 pub mod platform;
+pub mod smoke;
