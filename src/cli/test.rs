@@ -186,6 +186,15 @@ async fn test_build(
         async |gateway: &GatewayBuild| {
             let result = source.solve(gateway).await?;
             let subjects = subjects_of(&result, requested.as_deref())?;
+            // Build everything first, so a build error is the build's and
+            // the times below are the tests'.
+            let builds = subjects
+                .iter()
+                .filter(|s| !s.root.is_empty())
+                .map(|s| gateway.evaluate(&s.root));
+            for built in futures::future::join_all(builds).await {
+                built.map_err(|e| e.to_string())?;
+            }
             let tests = subjects
                 .iter()
                 .map(|subject| smoke::test_platform(gateway, subject, options));
@@ -491,7 +500,7 @@ fn print_table(reports: &[PlatformReport]) {
             .lines()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("");
-        let output: String = output.chars().take(72).collect();
+        let output: String = output.chars().take(100).collect();
         println!(
             "{:<16} {:<6} {:>4}  {:<12} {:>5.1}s  {output}",
             report.platform,

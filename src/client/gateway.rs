@@ -270,6 +270,19 @@ impl GatewayBuild {
             .map_err(|s| bridge_error(&format!("read file {path}"), &s))
     }
 
+    /// Builds a result now if it was solved lazily (`LLBBridge.Evaluate`).
+    pub async fn evaluate(&self, ref_id: &str) -> Result<(), GatewayError> {
+        let request = self.request(gw::EvaluateRequest {
+            r#ref: ref_id.to_string(),
+        });
+        self.bridge
+            .clone()
+            .evaluate(request)
+            .await
+            .map(|_| ())
+            .map_err(|s| bridge_error("evaluate", &s))
+    }
+
     /// Reads `length` bytes at `offset` of a file in a solved result (fewer
     /// when the file is shorter): enough of a binary to see its headers
     /// without moving all of it.

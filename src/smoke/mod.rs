@@ -114,8 +114,11 @@ pub async fn test_platform(
         report.problems.push("the image has no files".to_string());
     } else {
         let findings = check_files(gateway, subject, options, &argv, &env).await;
-        report.elf = findings.checks;
         report.problems.extend(findings.problems);
+        for check in &findings.checks {
+            report.problems.extend(check.problem(&platform));
+        }
+        report.elf = findings.checks;
         if argv.is_empty() {
             report.problems.push(
                 "no command: the image has no ENTRYPOINT or CMD; give one after --".to_string(),
@@ -123,9 +126,6 @@ pub async fn test_platform(
         } else {
             run_command(gateway, subject, options, argv, env, &mut report).await;
         }
-    }
-    for check in &report.elf {
-        report.problems.extend(check.problem(&platform));
     }
     report.passed = report.problems.is_empty();
     report.seconds = started.elapsed().as_secs_f64();
