@@ -328,6 +328,7 @@ fn unavailable(platform: &Platform, command: &[String], problem: String) -> Plat
         timed_out: false,
         stdout: String::new(),
         stderr: String::new(),
+        dropped_output_bytes: 0,
         elf: Vec::new(),
         problems: vec![problem],
         seconds: 0.0,
@@ -529,4 +530,120 @@ fn print_table(reports: &[PlatformReport]) {
         reports.iter().filter(|r| r.passed).count(),
         reports.len()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(arch: &str) -> Vec<u8> {
+        format!(r#"{{"architecture":"{arch}","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}},"config":{{"Cmd":["sh"]}}}}"#)
+            .into_bytes()
+    }
+
+    #[test]
+    fn multi_platform_results_keep_the_build_order() {
+        let result = gw::Result {
+            result: Some(gw::result::Result::Refs(gw::RefMap {
+                refs: [("linux/s390x", "r2"), ("linux/amd64", "r1")]
+                    .into_iter()
+                    .map(|(k, v)| {
+                        (
+                            k.to_string(),
+                            gw::Ref {
+                                id: v.to_string(),
+                                def: None,
+                            },
+                        )
+                    })
+                    .collect(),
+            })),
+            metadata: [
+                (
+                    "containerimage.config/linux/amd64".to_string(),
+                    config("amd64"),
+                ),
+                (
+                    "containerimage.config/linux/s390x".to_string(),
+                    config("s390x"),
+                ),
+                (
+                    "refs.platforms".to_string(),
+                    br#"{"Platforms":[{"ID":"linux/s390x"},{"ID":"linux/amd64"}]}"#.to_vec(),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            ..Default::default()
+        };
+        let subjects = subjects_of(&result, None).unwrap();
+        let got: Vec<(String, &str, &str)> = subjects
+            .iter()
+            .map(|s| {
+                (
+                    s.platform.to_string(),
+                    s.root.as_str(),
+                    s.config.architecture.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("linux/s390x".to_string(), "r2", "s390x"),
+                ("linux/amd64".to_string(), "r1", "amd64")
+            ]
+        );
+        assert_eq!(subjects[0].config.config.cmd, ["sh"]);
+    }
+
+    #[test]
+    fn a_single_result_takes_its_platform_from_the_config_or_the_flag() {
+        let mut result = gw::Result {
+            result: Some(gw::result::Result::Ref(gw::Ref {
+                id: "r".to_string(),
+                def: None,
+            })),
+            metadata: [("containerimage.config".to_string(), config("riscv64"))]
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        };
+        let subjects = subjects_of(&result, None).unwrap();
+        assert_eq!(subjects[0].platform.to_string(), "linux/riscv64");
+
+        // An --llb build: no config, no refs.platforms.
+        result.metadata.clear();
+        assert_eq!(
+            subjects_of(&result, None).unwrap_err(),
+            "the build result names no platform; give exactly one --platform"
+        );
+        let arm64: Platform = "linux/arm64".parse().unwrap();
+        let subjects = subjects_of(&result, Some(&[arm64.clone()])).unwrap();
+        assert_eq!(subjects[0].platform, arm64);
+
+        result.result = None;
+        assert_eq!(
+            subjects_of(&result, None).unwrap_err(),
+            "the build returned no result to test"
+        );
+    }
+
+    #[test]
+    fn a_listed_platform_without_a_result_is_an_error() {
+        let result = gw::Result {
+            result: Some(gw::result::Result::Refs(gw::RefMap::default())),
+            metadata: [(
+                "refs.platforms".to_string(),
+                br#"{"Platforms":[{"ID":"linux/arm64"}]}"#.to_vec(),
+            )]
+            .into_iter()
+            .collect(),
+            ..Default::default()
+        };
+        assert_eq!(
+            subjects_of(&result, None).unwrap_err(),
+            "the build lists platform linux/arm64 but returned no result for it"
+        );
+    }
 }

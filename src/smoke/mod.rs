@@ -66,6 +66,8 @@ pub struct PlatformReport {
     pub stdout: String,
     /// Standard error (lossy UTF-8, up to the limit).
     pub stderr: String,
+    /// Output bytes past the limit, not kept.
+    pub dropped_output_bytes: u64,
     /// Every ELF file checked.
     pub elf: Vec<ElfCheck>,
     /// Why it failed, one sentence each; empty when it passed.
@@ -103,6 +105,7 @@ pub async fn test_platform(
         timed_out: false,
         stdout: String::new(),
         stderr: String::new(),
+        dropped_output_bytes: 0,
         elf: Vec::new(),
         problems: Vec::new(),
         seconds: 0.0,
@@ -225,6 +228,7 @@ async fn run_command(
     report.timed_out = outcome.timed_out;
     report.stdout = String::from_utf8_lossy(&outcome.stdout).into_owned();
     report.stderr = String::from_utf8_lossy(&outcome.stderr).into_owned();
+    report.dropped_output_bytes = outcome.dropped_bytes;
     if outcome.timed_out {
         report.problems.push(format!(
             "the command ran longer than {} s and was killed",
