@@ -106,9 +106,10 @@ pub async fn run(lookup: &Lookup, args: TestArgs) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{} of {} platforms failed: {}",
+            "{} of {} platform{} failed: {}",
             failed.len(),
             reports.len(),
+            if reports.len() == 1 { "" } else { "s" },
             failed.join(", ")
         ))
     }
@@ -526,9 +527,10 @@ fn print_table(reports: &[PlatformReport]) {
     }
     println!();
     println!(
-        "{} of {} platforms passed",
+        "{} of {} platform{} passed",
         reports.iter().filter(|r| r.passed).count(),
-        reports.len()
+        reports.len(),
+        if reports.len() == 1 { "" } else { "s" }
     );
 }
 
@@ -619,7 +621,7 @@ mod tests {
             "the build result names no platform; give exactly one --platform"
         );
         let arm64: Platform = "linux/arm64".parse().unwrap();
-        let subjects = subjects_of(&result, Some(&[arm64.clone()])).unwrap();
+        let subjects = subjects_of(&result, Some(std::slice::from_ref(&arm64))).unwrap();
         assert_eq!(subjects[0].platform, arm64);
 
         result.result = None;
