@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
 use bollard_buildkit_proto::moby::buildkit::v1::CacheOptions;
@@ -29,13 +30,13 @@ use prost::Message;
 pub struct BuildArgs {
     /// The build context directory.
     #[arg(default_value = ".")]
-    path: PathBuf,
+    pub path: PathBuf,
     /// The Dockerfile (default: PATH/Dockerfile).
     #[arg(short = 'f', long = "file")]
     file: Option<PathBuf>,
     /// Target platforms, comma-separated or repeated (linux/amd64,linux/arm64,...).
     #[arg(long = "platform", value_delimiter = ',')]
-    platforms: Vec<String>,
+    pub platforms: Vec<String>,
     /// Image names (repeatable).
     #[arg(short = 't', long = "tag")]
     tags: Vec<String>,
@@ -92,10 +93,10 @@ pub struct BuildArgs {
     allow: Vec<String>,
     /// Progress output: auto, tty, plain, rawjson or quiet (default: BUILDKIT_PROGRESS, else auto).
     #[arg(long)]
-    progress: Option<String>,
+    pub progress: Option<String>,
     /// Write the build result's metadata (digest, descriptor, image name, build ref) to this file as JSON.
     #[arg(long = "metadata-file")]
-    metadata_file: Option<PathBuf>,
+    pub metadata_file: Option<PathBuf>,
     /// Build a marshalled LLB definition from this file instead of a Dockerfile.
     #[arg(long = "llb", value_name = "FILE")]
     llb: Option<PathBuf>,
@@ -105,6 +106,43 @@ pub struct BuildArgs {
     /// Build with a frontend image (BuildKit's gateway.v0, like `# syntax=IMAGE`) instead of compiling in-process.
     #[arg(long = "frontend-image", value_name = "IMAGE", conflicts_with_all = ["llb", "reference_frontend"])]
     frontend_image: Option<String>,
+}
+
+impl BuildArgs {
+    /// The flags given that only make sense when building (everything but
+    /// the path, `--platform` and `--progress`), by name.
+    pub fn build_only_flags(&self) -> Vec<&'static str> {
+        let given = [
+            ("--file", self.file.is_some()),
+            ("--tag", !self.tags.is_empty()),
+            ("--push", self.push),
+            ("--load", self.load),
+            ("--output", !self.outputs.is_empty()),
+            ("--build-arg", !self.build_args.is_empty()),
+            ("--label", !self.labels.is_empty()),
+            ("--target", self.target.is_some()),
+            ("--no-cache", self.no_cache),
+            ("--no-cache-filter", !self.no_cache_filter.is_empty()),
+            ("--pull", self.pull),
+            ("--cache-from", !self.cache_from.is_empty()),
+            ("--cache-to", !self.cache_to.is_empty()),
+            ("--build-context", !self.build_contexts.is_empty()),
+            ("--provenance", self.provenance.is_some()),
+            ("--sbom", self.sbom.is_some()),
+            ("--secret", !self.secrets.is_empty()),
+            ("--ssh", !self.ssh.is_empty()),
+            ("--allow", !self.allow.is_empty()),
+            ("--metadata-file", self.metadata_file.is_some()),
+            ("--llb", self.llb.is_some()),
+            ("--reference-frontend", self.reference_frontend),
+            ("--frontend-image", self.frontend_image.is_some()),
+        ];
+        given
+            .into_iter()
+            .filter(|(_, set)| *set)
+            .map(|(name, _)| name)
+            .collect()
+    }
 }
 
 /// The Dockerfile frontend built into every BuildKit daemon.
@@ -221,8 +259,96 @@ pub fn progress_mode(args: &BuildArgs) -> Result<ProgressMode, String> {
     .resolve_for_stderr())
 }
 
-/// Runs `crossbuild build`.
-pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
+/// What a build solves in its gateway: a marshalled definition, one of
+/// the daemon's frontends, or crossbuild's own Dockerfile compiler.
+pub enum BuildSource {
+    /// `--llb FILE`.
+    Definition(pb::Definition),
+    /// A frontend run by the daemon (`dockerfile.v0`, `gateway.v0`) with
+    /// these attributes.
+    DaemonFrontend {
+        /// The frontend's name.
+        frontend: &'static str,
+        /// Its attributes.
+        attrs: BTreeMap<String, String>,
+    },
+    /// The Dockerfile, compiled in-process.
+    Dockerfile {
+        /// The frontend options from the flags.
+        options: Box<FrontendOptions>,
+        /// `$BUILDPLATFORM`.
+        build_platform: Platform,
+        /// The daemon's workers, when the plan summary is to be shown.
+        plan_workers: Option<DaemonPlatforms>,
+        /// The plan summary lines, made from the build's own compile.
+        plan_lines: Mutex<Vec<String>>,
+    },
+}
+
+impl BuildSource {
+    /// Produces the build's result (refs per platform, image configs) in
+    /// the gateway.
+    pub async fn solve(&self, gateway: &GatewayBuild) -> Result<gw::Result, String> {
+        match self {
+            BuildSource::Definition(definition) => {
+                solve_definition(gateway, definition.clone()).await
+            }
+            BuildSource::DaemonFrontend { frontend, attrs } => {
+                solve_with_frontend(gateway, frontend, attrs).await
+            }
+            BuildSource::Dockerfile {
+                options,
+                build_platform,
+                plan_workers,
+                plan_lines,
+            } => frontend::build_observed(gateway, options, build_platform, |definitions| {
+                // The plan comes from the build's own compile (no second
+                // compile or session); it is printed once the build ends so
+                // it never cuts into the progress display.
+                if let Some(workers) = plan_workers {
+                    let lines = super::plan::summary_lines(definitions, workers.clone());
+                    if let Ok(mut plan) = plan_lines.lock() {
+                        *plan = lines;
+                    }
+                }
+            })
+            .await
+            .map_err(|e| render_frontend_error(&e)),
+        }
+    }
+
+    /// The plan summary of the last solve (empty unless a Dockerfile was
+    /// compiled with the summary asked for).
+    pub fn plan_lines(&self) -> Vec<String> {
+        match self {
+            BuildSource::Dockerfile { plan_lines, .. } => {
+                plan_lines.lock().map(|l| l.clone()).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A build ready to start: the daemon, the session setup, the outputs and
+/// what to solve.
+pub struct PreparedBuild {
+    /// The daemon connected to.
+    pub daemon: client::Daemon,
+    /// Session, exporters, cache, progress.
+    pub setup: BuildSetup,
+    /// The outputs, as resolved from the flags.
+    pub exports: Vec<crossbuild::client::output::ExportSpec>,
+    /// What the gateway solves.
+    pub source: BuildSource,
+}
+
+/// Checks the flags, connects to the daemon and works out everything a
+/// build needs. `progress` is the mode to show (see [`progress_mode`]).
+pub async fn prepare(
+    lookup: &Lookup,
+    args: &BuildArgs,
+    progress: ProgressMode,
+) -> Result<PreparedBuild, String> {
     let DockerfileInputs {
         context,
         dockerfile: _,
@@ -231,7 +357,7 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
         cache_from,
         cache_to,
         content_stores,
-    } = dockerfile_inputs(&args)?;
+    } = dockerfile_inputs(args)?;
 
     let mut frontend_attrs = request.frontend_attrs().map_err(|e| e.to_string())?;
     if let Some(value) = &args.provenance {
@@ -251,13 +377,6 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
         tags: args.tags.clone(),
     })
     .map_err(|e| e.to_string())?;
-    if exports.is_empty() {
-        eprintln!(
-            "WARNING: no output specified; the result stays in the build cache \
-             (use --push, --load or -o to export it)"
-        );
-    }
-    let progress = progress_mode(&args)?;
     let secrets = args
         .secrets
         .iter()
@@ -290,12 +409,8 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let build_platform = build_platform(&worker_list)?;
-    // The plan summary comes from the build's own compile (no second
-    // compile, no second session); it is printed once the build ends so
-    // it never cuts into the progress display.
-    let show_plan = matches!(progress, ProgressMode::Plain | ProgressMode::Tty);
-    let daemon_platforms = DaemonPlatforms::from_workers(&worker_list);
-    let plan_lines = std::sync::Mutex::new(Vec::new());
+    let plan_workers = matches!(progress, ProgressMode::Plain | ProgressMode::Tty)
+        .then(|| DaemonPlatforms::from_workers(&worker_list));
     let cache_exports = request.cache_exports(&cache_to);
     let setup = BuildSetup {
         shared_key: shared_key(&context),
@@ -317,41 +432,55 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
         registry_auth: Some(registry_auth),
         content_stores,
     };
-    let frontend_options =
-        FrontendOptions::from_attrs(&frontend_attrs).map_err(|e| e.to_string())?;
-    let build = run_build(
-        &daemon,
-        setup,
-        async |gateway: &GatewayBuild| match definition {
-            Some(definition) => solve_definition(gateway, definition).await,
-            None if args.reference_frontend => {
-                solve_with_frontend(gateway, REFERENCE_FRONTEND, &frontend_attrs).await
-            }
-            None if args.frontend_image.is_some() => {
-                let mut attrs = frontend_attrs.clone();
-                attrs.insert(
-                    "source".to_string(),
-                    args.frontend_image.clone().unwrap_or_default(),
-                );
-                solve_with_frontend(gateway, GATEWAY_FRONTEND, &attrs).await
-            }
-            None => frontend::build_observed(
-                gateway,
-                &frontend_options,
-                &build_platform,
-                |definitions| {
-                    if show_plan {
-                        let lines =
-                            super::plan::summary_lines(definitions, daemon_platforms.clone());
-                        if let Ok(mut plan) = plan_lines.lock() {
-                            *plan = lines;
-                        }
-                    }
-                },
-            )
-            .await
-            .map_err(|e| render_frontend_error(&e)),
+    let source = match definition {
+        Some(definition) => BuildSource::Definition(definition),
+        None if args.reference_frontend => BuildSource::DaemonFrontend {
+            frontend: REFERENCE_FRONTEND,
+            attrs: frontend_attrs,
         },
+        None if args.frontend_image.is_some() => {
+            let mut attrs = frontend_attrs;
+            attrs.insert(
+                "source".to_string(),
+                args.frontend_image.clone().unwrap_or_default(),
+            );
+            BuildSource::DaemonFrontend {
+                frontend: GATEWAY_FRONTEND,
+                attrs,
+            }
+        }
+        None => BuildSource::Dockerfile {
+            options: Box::new(
+                FrontendOptions::from_attrs(&frontend_attrs).map_err(|e| e.to_string())?,
+            ),
+            build_platform,
+            plan_workers,
+            plan_lines: Mutex::new(Vec::new()),
+        },
+    };
+    Ok(PreparedBuild {
+        daemon,
+        setup,
+        exports,
+        source,
+    })
+}
+
+/// Runs `crossbuild build`.
+pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
+    let progress = progress_mode(&args)?;
+    let prepared = prepare(lookup, &args, progress).await?;
+    if prepared.exports.is_empty() {
+        eprintln!(
+            "WARNING: no output specified; the result stays in the build cache \
+             (use --push, --load or -o to export it)"
+        );
+    }
+    let source = &prepared.source;
+    let build = run_build(
+        &prepared.daemon,
+        prepared.setup.clone(),
+        async |gateway: &GatewayBuild| source.solve(gateway).await,
     );
     let outcome = tokio::select! {
         outcome = build => outcome,
@@ -359,14 +488,12 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
             return Err(format!("{signal}: the build was cancelled"));
         }
     };
-    if let Ok(lines) = plan_lines.lock() {
-        for line in lines.iter() {
-            eprintln!("{line}");
-        }
+    for line in prepared.source.plan_lines() {
+        eprintln!("{line}");
     }
     let outcome = outcome.map_err(|e| render_build_error(e, progress))?;
     print_warnings(&outcome.summary.warnings, progress);
-    report(&outcome, &exports, args.metadata_file.as_deref())
+    report(&outcome, &prepared.exports, args.metadata_file.as_deref())
 }
 
 /// buildx's shorthands for `--provenance`/`--sbom`: `false` turns the
@@ -473,7 +600,7 @@ fn render_frontend_error(error: &frontend::FrontendError) -> String {
 
 /// The message for a failed build; the failing step and its last log
 /// lines go to stderr first, as buildx shows them.
-fn render_build_error(error: BuildError, progress: ProgressMode) -> String {
+pub fn render_build_error(error: BuildError, progress: ProgressMode) -> String {
     match error {
         BuildError::Failed {
             message,
@@ -520,7 +647,7 @@ fn print_warnings(warnings: &[Warning], progress: ProgressMode) {
 }
 
 /// Resolves on SIGINT or SIGTERM, naming the signal.
-async fn interrupted() -> &'static str {
+pub async fn interrupted() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
@@ -535,7 +662,7 @@ async fn interrupted() -> &'static str {
 }
 
 /// Prints where the result went and writes the metadata file.
-fn report(
+pub fn report(
     outcome: &BuildOutcome,
     exports: &[crossbuild::client::output::ExportSpec],
     metadata_file: Option<&Path>,
