@@ -150,6 +150,27 @@ impl FrontendOptions {
     }
 }
 
+/// The named contexts that are registry images (`docker-image://REF`),
+/// with their normalised references.
+pub fn image_contexts(
+    named_contexts: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, FrontendError> {
+    named_contexts
+        .iter()
+        .filter_map(|(name, value)| {
+            let reference = value.strip_prefix("docker-image://")?;
+            Some(
+                llb::normalize_image_ref(reference)
+                    .map(|normalized| (name.clone(), normalized))
+                    .map_err(|e| FrontendError::Option {
+                        key: format!("context:{name}"),
+                        message: e.to_string(),
+                    }),
+            )
+        })
+        .collect()
+}
+
 /// The LLB source a named build context stands for.
 fn named_context_state(
     name: &str,
@@ -298,6 +319,7 @@ pub async fn build_observed(
                 ))
             })
             .collect::<Result<_, FrontendError>>()?,
+        image_contexts: image_contexts(&options.named_contexts)?,
         source_date_epoch: options.source_date_epoch,
     };
     let resolver = BridgeResolver::new(bridge);

@@ -203,7 +203,7 @@ impl PlatformContext<'_> {
                     };
                     bases.insert(i, base);
                 }
-                Base::Context(name) => {
+                Base::Context(name) if !self.opts.image_contexts.contains_key(name) => {
                     let state = self
                         .opts
                         .named_contexts
@@ -220,7 +220,18 @@ impl PlatformContext<'_> {
                     };
                     bases.insert(i, base);
                 }
-                Base::Image(reference) => {
+                // An image context is an image: its config (ENV, WORKDIR,
+                // USER, ...) is resolved and applied as for `FROM <image>`,
+                // as BuildKit's frontend does.
+                Base::Image(_) | Base::Context(_) => {
+                    let reference = match &node.base {
+                        Base::Context(name) => self.opts.image_contexts.get(name),
+                        Base::Image(reference) => Some(reference),
+                        _ => None,
+                    };
+                    let Some(reference) = reference else {
+                        continue;
+                    };
                     let fut = async move {
                         let answer = cache.resolve(resolver, reference, &platform).await;
                         (i, reference, platform, answer)

@@ -117,6 +117,10 @@ pub struct ConvertOptions {
     /// `--build-context name=…`: states that replace `FROM name`,
     /// `COPY --from=name` and `RUN --mount=from=name`.
     pub named_contexts: BTreeMap<String, llb::State>,
+    /// The named contexts that are registry images (`docker-image://`),
+    /// by name, with their normalised reference: their config is resolved
+    /// and applied like a `FROM` image's.
+    pub image_contexts: BTreeMap<String, String>,
     /// `SOURCE_DATE_EPOCH` in seconds: the time written into the history
     /// entries of this build and given to the directories `WORKDIR`
     /// creates.
@@ -136,6 +140,7 @@ impl ConvertOptions {
             context,
             no_cache: NoCache::None,
             named_contexts: BTreeMap::new(),
+            image_contexts: BTreeMap::new(),
             source_date_epoch: None,
         }
     }
