@@ -11,7 +11,7 @@ use clap::Args;
 use crossbuild::client::build::{run_build, BuildError, BuildOutcome, BuildSetup};
 use crossbuild::client::build_options::{
     parse_build_args, parse_build_context, parse_cache_entries, parse_labels, parse_secret,
-    parse_ssh, prepare_local_cache, process_env, FrontendOptionsRequest,
+    parse_ssh, prepare_local_cache, process_env, FrontendOptionsRequest, SecretSpec, SshSpec,
 };
 use crossbuild::client::gateway::GatewayBuild;
 use crossbuild::client::output::{resolve_exports, ExportTarget, OutputFlags};
@@ -37,16 +37,16 @@ pub struct BuildArgs {
     platforms: Vec<String>,
     /// Image names (repeatable).
     #[arg(short = 't', long = "tag")]
-    tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// Push the image (shorthand for --output type=image,push=true).
     #[arg(long)]
-    push: bool,
+    pub(crate) push: bool,
     /// Load the image into the Docker engine (shorthand for --output type=docker).
     #[arg(long)]
-    load: bool,
+    pub(crate) load: bool,
     /// Outputs: type=image|registry|local|tar|oci|docker|cacheonly,... or a directory, or - for a tar on stdout.
     #[arg(short = 'o', long = "output")]
-    outputs: Vec<String>,
+    pub(crate) outputs: Vec<String>,
     /// Build-time variables (KEY=VALUE, or KEY to take it from the environment).
     #[arg(long = "build-arg")]
     build_args: Vec<String>,
@@ -94,7 +94,7 @@ pub struct BuildArgs {
     progress: Option<String>,
     /// Write the build result's metadata (digest, descriptor, image name, build ref) to this file as JSON.
     #[arg(long = "metadata-file")]
-    metadata_file: Option<PathBuf>,
+    pub(crate) metadata_file: Option<PathBuf>,
     /// Build a marshalled LLB definition from this file instead of a Dockerfile.
     #[arg(long = "llb", value_name = "FILE")]
     llb: Option<PathBuf>,
@@ -104,6 +104,9 @@ pub struct BuildArgs {
     /// Build with a frontend image (BuildKit's gateway.v0, like `# syntax=IMAGE`) instead of compiling in-process.
     #[arg(long = "frontend-image", value_name = "IMAGE", conflicts_with_all = ["llb", "reference_frontend"])]
     frontend_image: Option<String>,
+    /// Build these platforms on this BuildKit node (PLATFORM[,PLATFORM...]=ADDRESS, repeatable); each node pushes by digest, then one index is pushed under -t (needs --push).
+    #[arg(long = "node", value_name = "PLATFORMS=ADDRESS", conflicts_with = "llb")]
+    pub(crate) nodes: Vec<String>,
 }
 
 /// The Dockerfile frontend built into every BuildKit daemon.
@@ -243,6 +246,37 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
             frontend_attrs.insert("attest:sbom".to_string(), attr);
         }
     }
+    if !args.nodes.is_empty() {
+        return super::build_nodes::run(
+            lookup,
+            &args,
+            super::build_nodes::Shared {
+                frontend_attrs,
+                platforms: request.platforms.clone(),
+                setup: BuildSetup {
+                    shared_key: shared_key(&context),
+                    local_dirs: request
+                        .context_local_dirs()
+                        .into_iter()
+                        .chain([
+                            (CONTEXT_LOCAL.to_string(), context.clone()),
+                            (DOCKERFILE_LOCAL.to_string(), dockerfile_dir),
+                        ])
+                        .collect(),
+                    frontend_attrs: BTreeMap::new(),
+                    exports: Vec::new(),
+                    cache: cache_options(&cache_from, &request.cache_exports(&cache_to)),
+                    entitlements: request.entitlements(),
+                    progress: progress_mode(&args)?,
+                    secrets: parse_secrets(&args)?,
+                    ssh: parse_ssh_flags(&args)?,
+                    registry_auth: Some(load_docker_config()?),
+                    content_stores,
+                },
+            },
+        )
+        .await;
+    }
     let exports = resolve_exports(&OutputFlags {
         outputs: args.outputs.clone(),
         push: args.push,
@@ -257,22 +291,9 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
         );
     }
     let progress = progress_mode(&args)?;
-    let secrets = args
-        .secrets
-        .iter()
-        .map(|s| parse_secret(s))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("--secret: {e}"))?;
-    let ssh = args
-        .ssh
-        .iter()
-        .map(|s| parse_ssh(s))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("--ssh: {e}"))?;
-    let registry_auth = match DockerConfig::default_path(&process_env) {
-        Some(path) => DockerConfig::load(&path).map_err(|e| e.to_string())?,
-        None => DockerConfig::default(),
-    };
+    let secrets = parse_secrets(&args)?;
+    let ssh = parse_ssh_flags(&args)?;
+    let registry_auth = load_docker_config()?;
     let definition = match &args.llb {
         Some(path) => Some(read_definition(path)?),
         None => None,
@@ -311,10 +332,56 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
         registry_auth: Some(registry_auth),
         content_stores,
     };
-    let frontend_options =
-        FrontendOptions::from_attrs(&frontend_attrs).map_err(|e| e.to_string())?;
-    let build = run_build(
-        &daemon,
+    let build = build_on(&daemon, setup, &args, build_platform, definition);
+    let outcome = tokio::select! {
+        outcome = build => outcome,
+        signal = interrupted() => {
+            return Err(format!("{signal}: the build was cancelled"));
+        }
+    };
+    let outcome = outcome.map_err(render_build_error)?;
+    report(&outcome, &exports, args.metadata_file.as_deref())
+}
+
+fn parse_secrets(args: &BuildArgs) -> Result<Vec<SecretSpec>, String> {
+    args.secrets
+        .iter()
+        .map(|s| parse_secret(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("--secret: {e}"))
+}
+
+fn parse_ssh_flags(args: &BuildArgs) -> Result<Vec<SshSpec>, String> {
+    args.ssh
+        .iter()
+        .map(|s| parse_ssh(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("--ssh: {e}"))
+}
+
+/// The Docker config with the user's registry credentials.
+pub fn load_docker_config() -> Result<DockerConfig, String> {
+    Ok(match DockerConfig::default_path(&process_env) {
+        Some(path) => DockerConfig::load(&path).map_err(|e| e.to_string())?,
+        None => DockerConfig::default(),
+    })
+}
+
+/// Runs one build on `daemon` with the frontend the flags choose: a
+/// marshalled definition, BuildKit's own frontend, a frontend image, or
+/// crossbuild's compiler (with `setup.frontend_attrs`).
+pub async fn build_on(
+    daemon: &client::Daemon,
+    setup: BuildSetup,
+    args: &BuildArgs,
+    build_platform: Platform,
+    definition: Option<pb::Definition>,
+) -> Result<BuildOutcome, BuildError> {
+    let frontend_attrs = setup.frontend_attrs.clone();
+    let frontend_options = FrontendOptions::from_attrs(&frontend_attrs)
+        .map_err(|e| BuildError::SessionSetup(e.to_string()))?;
+    run_build(
+        daemon,
         setup,
         async |gateway: &GatewayBuild| match definition {
             Some(definition) => solve_definition(gateway, definition).await,
@@ -333,15 +400,8 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
                 .await
                 .map_err(|e| render_frontend_error(&e)),
         },
-    );
-    let outcome = tokio::select! {
-        outcome = build => outcome,
-        signal = interrupted() => {
-            return Err(format!("{signal}: the build was cancelled"));
-        }
-    };
-    let outcome = outcome.map_err(render_build_error)?;
-    report(&outcome, &exports, args.metadata_file.as_deref())
+    )
+    .await
 }
 
 /// buildx's shorthands for `--provenance`/`--sbom`: `false` turns the
@@ -360,7 +420,7 @@ fn attestation_attr(value: &str, kind: &str) -> Result<Option<String>, String> {
 }
 
 /// The platform the daemon's first worker builds natively: `$BUILDPLATFORM`.
-async fn build_platform(daemon: &client::Daemon) -> Result<Platform, String> {
+pub async fn build_platform(daemon: &client::Daemon) -> Result<Platform, String> {
     let workers = workers::list_workers(daemon)
         .await
         .map_err(|e| e.to_string())?;
@@ -451,7 +511,7 @@ fn render_frontend_error(error: &frontend::FrontendError) -> String {
 
 /// The message for a failed build; the failing step and its last log
 /// lines go to stderr first, as buildx shows them.
-fn render_build_error(error: BuildError) -> String {
+pub fn render_build_error(error: BuildError) -> String {
     match error {
         BuildError::Failed {
             message,
@@ -470,7 +530,7 @@ fn render_build_error(error: BuildError) -> String {
 }
 
 /// Resolves on SIGINT or SIGTERM, naming the signal.
-async fn interrupted() -> &'static str {
+pub async fn interrupted() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
