@@ -105,7 +105,11 @@ pub struct BuildArgs {
     #[arg(long = "frontend-image", value_name = "IMAGE", conflicts_with_all = ["llb", "reference_frontend"])]
     frontend_image: Option<String>,
     /// Build these platforms on this BuildKit node (PLATFORM[,PLATFORM...]=ADDRESS, repeatable); each node pushes by digest, then one index is pushed under -t (needs --push).
-    #[arg(long = "node", value_name = "PLATFORMS=ADDRESS", conflicts_with = "llb")]
+    #[arg(
+        long = "node",
+        value_name = "PLATFORMS=ADDRESS",
+        conflicts_with = "llb"
+    )]
     pub(crate) nodes: Vec<String>,
 }
 

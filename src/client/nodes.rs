@@ -145,12 +145,13 @@ pub fn assign(targets: &[Platform], nodes: &[NodeSpec]) -> Result<Vec<Assignment
     };
     let mut assignments: Vec<Assignment> = Vec::new();
     for platform in targets {
-        let (_, i) = owner
-            .iter()
-            .find(|(p, _)| *p == platform)
-            .ok_or_else(|| NodeError::Unassigned {
-                platform: platform.to_string(),
-            })?;
+        let (_, i) =
+            owner
+                .iter()
+                .find(|(p, _)| *p == platform)
+                .ok_or_else(|| NodeError::Unassigned {
+                    platform: platform.to_string(),
+                })?;
         let address = &nodes[*i].address;
         match assignments.iter_mut().find(|a| &a.address == address) {
             Some(a) if !a.platforms.contains(&platform) => a.platforms.push(platform),
@@ -301,7 +302,9 @@ pub async fn join_index(
         let mut pushed: Vec<String> = entries
             .iter()
             .filter(|d| {
-                d.annotations.get(ANNOTATION_REFERENCE_TYPE).map(String::as_str)
+                d.annotations
+                    .get(ANNOTATION_REFERENCE_TYPE)
+                    .map(String::as_str)
                     != Some("attestation-manifest")
             })
             .filter_map(|d| d.platform.as_ref().map(|p| p.id()))
@@ -406,8 +409,12 @@ mod tests {
         assert!(image_tags(&tags(&["localhost:5000/a:1"]), false, false).is_err());
         assert!(image_tags(&[], true, false).is_err());
         assert!(image_tags(&tags(&["localhost:5000/a:1"]), true, true).is_err());
-        assert!(image_tags(&tags(&["localhost:5000/a:1", "localhost:5000/b:1"]), true, false)
-            .is_err());
+        assert!(image_tags(
+            &tags(&["localhost:5000/a:1", "localhost:5000/b:1"]),
+            true,
+            false
+        )
+        .is_err());
         let refs = image_tags(
             &tags(&["localhost:5000/a:1", "localhost:5000/a:latest"]),
             true,

@@ -308,7 +308,11 @@ impl RegistryClient {
         let mut session = Session::new(self, image).await;
         let body = session.get_blob(digest).await?;
         if crate::llb::digest_of(&body) != digest {
-            return Err(invalid(image, "blob", format!("{digest} does not match its bytes")));
+            return Err(invalid(
+                image,
+                "blob",
+                format!("{digest} does not match its bytes"),
+            ));
         }
         Ok(body)
     }
@@ -350,7 +354,7 @@ impl RegistryClient {
             .exchange(Method::PUT, &path, "*/*", Some(media_type), body)
             .await?;
         match response.status {
-            200 | 201 | 202 => Ok(digest),
+            200..=202 => Ok(digest),
             _ => Err(session.status_error("PUT", &path, &response)),
         }
     }
@@ -459,9 +463,7 @@ impl<'a> Session<'a> {
             let authorization = self.authorize(&response.challenge).await?;
             if authorization.is_some() && authorization != self.authorization {
                 self.authorization = authorization;
-                response = self
-                    .send(method, path, accept, content_type, body)
-                    .await?;
+                response = self.send(method, path, accept, content_type, body).await?;
             }
         }
         Ok(response)
@@ -526,7 +528,7 @@ impl<'a> Session<'a> {
             Bytes::new(),
         )
         .await
-            .map_err(|m| self.http_error(m))?;
+        .map_err(|m| self.http_error(m))?;
         if response.status != 200 {
             return Err(RegistryError::Unauthorized {
                 host: self.image.host.clone(),
