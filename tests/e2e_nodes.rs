@@ -96,6 +96,8 @@ async fn each_platform_is_built_on_its_node_and_joined_in_one_index() {
             "-t",
             &tag,
             "--push",
+            "--provenance",
+            "mode=min",
             "--metadata-file",
             metadata.to_str().unwrap(),
             ".",
@@ -134,10 +136,33 @@ async fn each_platform_is_built_on_its_node_and_joined_in_one_index() {
             .unwrap_or_else(|| panic!("no node {address} in {metadata}"));
         node["digest"].as_str().unwrap().to_string()
     };
-    // A single-platform build pushes its manifest itself (no attestations
-    // were asked for), so the node's digest is the index entry's.
-    assert_eq!(pushed_by(NODE_A), amd64, "{metadata}");
-    assert_eq!(pushed_by(NODE_B), arm64, "{metadata}");
+    // Each node pushed an index of its platform and its provenance
+    // attestation; the joined index carries both entries of each.
+    let node_index = |address: &str| -> serde_json::Value {
+        common::registry_manifest("crossbuild-e2e-nodes", &pushed_by(address))
+    };
+    let entry_digests = |index: &serde_json::Value| -> Vec<String> {
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["digest"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(entry_digests(&node_index(NODE_A)).contains(&amd64));
+    assert!(entry_digests(&node_index(NODE_B)).contains(&arm64));
+    let attested: Vec<&str> = entries
+        .iter()
+        .filter(|m| m["annotations"]["vnd.docker.reference.type"] == "attestation-manifest")
+        .map(|m| {
+            m["annotations"]["vnd.docker.reference.digest"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(entries.len(), 4, "two images, two attestations: {index}");
+    assert!(attested.contains(&amd64.as_str()) && attested.contains(&arm64.as_str()));
+
     let raw = std::process::Command::new("curl")
         .args([
             "-sf",
