@@ -7,9 +7,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
+use bollard_buildkit_proto::pb;
 
-use crate::bridge::{Bridge, BridgeError};
+use crate::bridge::{Bridge, BridgeError, BuildWarning, WarningSource};
 use crate::dockerfile::convert::{self, ConvertOptions, ImageResolver, NoCache, ResolvedImage};
+use crate::dockerfile::lint::{LintWarning, Linter};
 use crate::dockerfile::{self, dockerignore};
 use crate::image::ImageConfig;
 use crate::llb::{self, Constrained, Local, MarshalOptions};
@@ -40,7 +42,7 @@ pub enum FrontendError {
         message: String,
     },
     /// The Dockerfile is invalid or cannot be compiled: carries the line.
-    #[error("{filename}:{line}: {message}")]
+    #[error("{filename}{}: {message}", if *line > 0 { format!(":{line}") } else { String::new() })]
     Dockerfile {
         /// The Dockerfile's name.
         filename: String,
@@ -80,6 +82,9 @@ pub struct FrontendOptions {
     /// `docker-image://ref`, `oci-layout://<store>:<tag>@<digest>`,
     /// `https://...`, git URLs).
     pub named_contexts: BTreeMap<String, String>,
+    /// `build-arg:SOURCE_DATE_EPOCH`, in seconds (BuildKit reads it as a
+    /// frontend option as well as a build arg).
+    pub source_date_epoch: Option<i64>,
 }
 
 impl FrontendOptions {
@@ -107,6 +112,15 @@ impl FrontendOptions {
             Some(v) => parse_bool(v)
                 .ok_or_else(|| option_error("multi-platform", format!("{v:?} is not a boolean")))?,
         };
+        let source_date_epoch = match build_args.get("SOURCE_DATE_EPOCH").map(String::as_str) {
+            None | Some("") => None,
+            Some(v) => Some(v.parse::<i64>().map_err(|_| {
+                option_error(
+                    "build-arg:SOURCE_DATE_EPOCH",
+                    format!("invalid SOURCE_DATE_EPOCH: {v}: not a number of seconds"),
+                )
+            })?),
+        };
         let no_cache = match attrs.get("no-cache") {
             None => NoCache::None,
             Some(v) if v.is_empty() => NoCache::All,
@@ -131,8 +145,30 @@ impl FrontendOptions {
                 .iter()
                 .filter_map(|(k, v)| Some((k.strip_prefix("context:")?.to_string(), v.clone())))
                 .collect(),
+            source_date_epoch,
         })
     }
+}
+
+/// The named contexts that are registry images (`docker-image://REF`),
+/// with their normalised references.
+pub fn image_contexts(
+    named_contexts: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, FrontendError> {
+    named_contexts
+        .iter()
+        .filter_map(|(name, value)| {
+            let reference = value.strip_prefix("docker-image://")?;
+            Some(
+                llb::normalize_image_ref(reference)
+                    .map(|normalized| (name.clone(), normalized))
+                    .map_err(|e| FrontendError::Option {
+                        key: format!("context:{name}"),
+                        message: e.to_string(),
+                    }),
+            )
+        })
+        .collect()
 }
 
 /// The LLB source a named build context stands for.
@@ -222,6 +258,18 @@ pub async fn build(
     options: &FrontendOptions,
     build_platform: &Platform,
 ) -> Result<gw::Result, FrontendError> {
+    build_observed(bridge, options, build_platform, |_| {}).await
+}
+
+/// [`build`], handing every target platform's marshalled definition to
+/// `compiled` once all are compiled and before any is solved (the CLI
+/// plans where each step runs from them, without compiling twice).
+pub async fn build_observed(
+    bridge: &dyn Bridge,
+    options: &FrontendOptions,
+    build_platform: &Platform,
+    compiled: impl FnOnce(&[(Platform, pb::Definition)]),
+) -> Result<gw::Result, FrontendError> {
     let source = read_dockerfile(bridge, &options.filename).await?;
     let dockerfile_error =
         |line: usize, source_line: Option<String>, message: String| FrontendError::Dockerfile {
@@ -271,30 +319,54 @@ pub async fn build(
                 ))
             })
             .collect::<Result<_, FrontendError>>()?,
+        image_contexts: image_contexts(&options.named_contexts)?,
+        source_date_epoch: options.source_date_epoch,
     };
     let resolver = BridgeResolver::new(bridge);
-    let builds = convert::convert(&dockerfile, &convert_options, &resolver)
-        .await
-        .map_err(|e| {
-            dockerfile_error(
-                e.line,
-                source_line(&source.dockerfile, e.line),
-                e.message.clone(),
-            )
-        })?;
+    let convert_error = |e: convert::ConvertError| {
+        dockerfile_error(e.line, source_line(&source.dockerfile, e.line), e.message)
+    };
+    let linter =
+        Linter::new(convert::lint_config(&dockerfile, &convert_options).map_err(convert_error)?);
+    let converted =
+        convert::convert_with_linter(&dockerfile, &convert_options, &resolver, &linter).await;
+    // The warnings go out before any error, as BuildKit's frontend sends
+    // them while it converts.
+    for warning in linter.warnings() {
+        send_warning(bridge, &source, &options.filename, &warning).await?;
+    }
+    let builds = converted.map_err(convert_error)?;
+    if let Some(message) = linter.error() {
+        return Err(dockerfile_error(0, None, message));
+    }
 
     let mut refs = BTreeMap::new();
     let mut metadata = HashMap::new();
     let mut platform_entries = Vec::new();
-    for platform_build in &builds {
+    let mut definitions = builds
+        .iter()
+        .map(|platform_build| {
+            let definition = llb::marshal_with(
+                &platform_build.state,
+                &MarshalOptions {
+                    default_platform: platform_build.platform.clone(),
+                },
+            )?;
+            Ok((platform_build.platform.clone(), definition))
+        })
+        .collect::<Result<Vec<_>, FrontendError>>()?;
+    compiled(&definitions);
+    // All platforms are solved at once, as BuildKit's frontend does: each
+    // solve is a round trip the daemon mostly spends waiting on its
+    // cache, and shared `$BUILDPLATFORM` ops are deduplicated by it.
+    let results = futures::future::try_join_all(
+        definitions
+            .drain(..)
+            .map(|(_, definition)| bridge.solve(definition)),
+    )
+    .await?;
+    for (platform_build, result) in builds.iter().zip(results) {
         let id = platform_build.platform.normalized_id();
-        let definition = llb::marshal_with(
-            &platform_build.state,
-            &MarshalOptions {
-                default_platform: platform_build.platform.clone(),
-            },
-        )?;
-        let result = bridge.solve(definition).await?;
         let config = platform_build
             .config
             .to_json()
@@ -303,6 +375,16 @@ pub async fn build(
                 message: e.to_string(),
             })?;
         metadata.insert(format!("containerimage.config/{id}"), config);
+        // BuildKit's frontend returns the base image's config too: the
+        // exporter leaves its history and layers alone when it applies
+        // SOURCE_DATE_EPOCH.
+        if let Some(base) = &platform_build.base_config {
+            let base = base.to_json().map_err(|e| FrontendError::Option {
+                key: "base image config".to_string(),
+                message: e.to_string(),
+            })?;
+            metadata.insert(format!("containerimage.base.config/{id}"), base);
+        }
         platform_entries.push(serde_json::json!({
             "ID": id,
             "Platform": platform_json(&platform_build.platform),
@@ -327,8 +409,10 @@ fn assemble_result(
 ) -> gw::Result {
     if refs.len() == 1 && !multi_platform {
         if let Some((id, ref_id)) = refs.first_key_value() {
-            if let Some(config) = metadata.remove(&format!("containerimage.config/{id}")) {
-                metadata.insert("containerimage.config".to_string(), config);
+            for key in ["containerimage.config", "containerimage.base.config"] {
+                if let Some(config) = metadata.remove(&format!("{key}/{id}")) {
+                    metadata.insert(key.to_string(), config);
+                }
             }
             return gw::Result {
                 result: Some(gw::result::Result::Ref(gw::Ref {
@@ -360,6 +444,33 @@ fn assemble_result(
     }
 }
 
+/// Shows one build check warning under the Dockerfile's load step, with
+/// the rule's description and documentation link, as BuildKit does.
+async fn send_warning(
+    bridge: &dyn Bridge,
+    source: &DockerfileSource,
+    filename: &str,
+    warning: &LintWarning,
+) -> Result<(), FrontendError> {
+    let Some(vertex) = &source.vertex else {
+        return Ok(());
+    };
+    let warning = BuildWarning {
+        vertex: vertex.clone(),
+        short: warning.short(),
+        detail: vec![warning.rule.description.to_string()],
+        url: warning.rule.url.to_string(),
+        source: (warning.line > 0).then(|| WarningSource {
+            filename: filename.to_string(),
+            data: source.dockerfile.clone(),
+            start_line: warning.line,
+            end_line: warning.end_line,
+        }),
+    };
+    bridge.warn(warning).await?;
+    Ok(())
+}
+
 /// The text of 1-based `line` in `source`, for error messages.
 fn source_line(source: &[u8], line: usize) -> Option<String> {
     let text = String::from_utf8_lossy(source);
@@ -385,6 +496,9 @@ pub struct DockerfileSource {
     pub dockerfile: Vec<u8>,
     /// `<name>.dockerignore` or the context's `.dockerignore`, if any.
     pub dockerignore: Option<Vec<u8>>,
+    /// The digest of the step that loaded the Dockerfile, which warnings
+    /// about it are attached to.
+    pub vertex: Option<String>,
 }
 
 /// Reads the Dockerfile (and `<name>.dockerignore` beside it, or the
@@ -408,6 +522,8 @@ pub async fn read_dockerfile(
         local = local.session_id(session);
     }
     let definition = llb::marshal(&local.into_state())?;
+    // The local source is the first op; the last one only points at it.
+    let vertex = definition.def.first().map(|op| llb::digest_of(op));
     let result = bridge
         .solve(definition)
         .await
@@ -424,6 +540,7 @@ pub async fn read_dockerfile(
     Ok(DockerfileSource {
         dockerfile,
         dockerignore,
+        vertex,
     })
 }
 

@@ -9,8 +9,10 @@
 pub mod bridge;
 pub mod client;
 pub mod dockerfile;
+pub mod elf;
 pub mod frontend;
 pub mod image;
 pub mod llb;
 pub mod plan;
 pub mod platform;
+pub mod smoke;

@@ -54,6 +54,13 @@ enum Command {
     /// Show where each RUN step of each target platform would run (native,
     /// cross, emulated, impossible) without building; takes build's flags.
     Plan(Box<cli::plan::PlanArgs>),
+    /// Run a command in every platform's image (emulated where the daemon is
+    /// not native) and check that its ELF binaries are built for that
+    /// platform; fails if any platform fails.
+    #[command(mut_arg("path", |a| a
+        .value_name("IMAGE|CONTEXT")
+        .help("The image to test, or with --from-build the build context")))]
+    Test(Box<cli::test::TestArgs>),
     /// Show an image's index in a registry: per platform digest, size and
     /// attestations (plain HTTP to localhost registries only, for now).
     Inspect {
@@ -153,6 +160,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Build(args) => cli::build::run(&lookup, *args).await,
         Command::Plan(args) => cli::plan::run(&lookup, *args).await,
+        Command::Test(args) => cli::test::run(&lookup, *args).await,
         Command::Inspect { image, format } => cli::inspect::run(&image, format).await,
         Command::Workers { format } => cli::workers::run(&lookup, format).await,
         Command::Du { format } => cli::cache::du(&lookup, format).await,

@@ -301,6 +301,52 @@ async fn named_contexts_feed_from_and_copy_from() {
 }
 
 #[tokio::test]
+async fn image_contexts_bring_their_config() {
+    if common::daemon_or_skip("image_contexts_bring_their_config")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    // A base image with an ENV and a WORKDIR of its own, pushed first.
+    let base = context_with(
+        "FROM localhost:5000/busybox:latest\nENV CTX_VAR=from-the-context\nWORKDIR /ctxdir\n",
+    );
+    let reference = "localhost:5000/crossbuild-e2e/image-context-base:1";
+    let pushed = common::crossbuild(
+        base.path(),
+        &[
+            "build",
+            "--progress",
+            "quiet",
+            "-t",
+            reference,
+            "--push",
+            ".",
+        ],
+    );
+    assert!(pushed.status.success(), "{}", stderr(&pushed));
+
+    let context = context_with("FROM base\nRUN echo \"$CTX_VAR $(pwd)\" > /seen\n");
+    let out = tempfile::tempdir().unwrap();
+    let output = common::crossbuild(
+        context.path(),
+        &[
+            "build",
+            "--progress",
+            "quiet",
+            "--build-context",
+            &format!("base=docker-image://{reference}"),
+            "-o",
+            &format!("type=local,dest={}", out.path().display()),
+            ".",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(read(&out.path().join("seen")), "from-the-context /ctxdir\n");
+}
+
+#[tokio::test]
 async fn provenance_attestations_are_pushed_per_platform() {
     if common::daemon_or_skip("provenance_attestations_are_pushed_per_platform")
         .await

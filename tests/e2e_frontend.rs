@@ -330,6 +330,37 @@ async fn dockerfile_errors_point_at_their_line() {
     );
 }
 
+/// Build-check warnings travel through the image's bridge
+/// (`LLBBridge.Warn` over stdio) to buildx, with their lines.
+#[tokio::test]
+async fn build_check_warnings_reach_buildx() {
+    let test = "build_check_warnings_reach_buildx";
+    if ready(test).await.is_none() {
+        return;
+    }
+    let context = context_with(&format!(
+        "# syntax={FRONTEND_IMAGE}\nFROM localhost:5000/busybox:latest as Build\nMAINTAINER someone\n"
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let output = buildx(
+        context.path(),
+        &[
+            "-o",
+            &format!("type=local,dest={}", out.path().display()),
+            ".",
+        ],
+    );
+    let log = text(&output);
+    assert!(output.status.success(), "{log}");
+    for warning in [
+        "StageNameCasing: Stage name 'Build' should be lowercase (line 2)",
+        "FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 2)",
+        "MaintainerDeprecated: Maintainer instruction is deprecated in favor of using label (line 3)",
+    ] {
+        assert!(log.contains(warning), "{warning} missing: {log}");
+    }
+}
+
 #[tokio::test]
 async fn targets_subrequest_lists_the_stages() {
     let test = "targets_subrequest_lists_the_stages";

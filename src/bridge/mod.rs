@@ -25,6 +25,70 @@ pub struct ResolvedConfig {
     pub config: Vec<u8>,
 }
 
+/// A warning for the user, shown under a step of the build (a Dockerfile
+/// build check, as BuildKit's frontend sends them with `LLBBridge.Warn`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildWarning {
+    /// Digest of the vertex it belongs to (the Dockerfile's load step).
+    pub vertex: String,
+    /// One line: `StageNameCasing: Stage name 'A' should be lowercase (line 2)`.
+    pub short: String,
+    /// Further explanation, one entry per paragraph.
+    pub detail: Vec<String>,
+    /// Where the problem is documented; may be empty.
+    pub url: String,
+    /// The file and lines it is about, when known.
+    pub source: Option<WarningSource>,
+}
+
+/// The file a [`BuildWarning`] is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarningSource {
+    /// The file's name as the user gave it (`Dockerfile`).
+    pub filename: String,
+    /// Its contents, so that clients can show the lines.
+    pub data: Vec<u8>,
+    /// The first line, 1-based.
+    pub start_line: usize,
+    /// The last line.
+    pub end_line: usize,
+}
+
+impl BuildWarning {
+    /// The `LLBBridge.Warn` request for this warning (level 1, as
+    /// BuildKit's linter sends).
+    pub fn to_request(&self) -> bollard_buildkit_proto::moby::buildkit::v1::frontend::WarnRequest {
+        let position = |line: usize| pb::Position {
+            line: i32::try_from(line).unwrap_or(i32::MAX),
+            character: 0,
+        };
+        let (info, ranges) = match &self.source {
+            Some(source) => (
+                Some(pb::SourceInfo {
+                    filename: source.filename.clone(),
+                    data: source.data.clone(),
+                    definition: None,
+                    language: "Dockerfile".to_string(),
+                }),
+                vec![pb::Range {
+                    start: Some(position(source.start_line)),
+                    end: Some(position(source.end_line)),
+                }],
+            ),
+            None => (None, Vec::new()),
+        };
+        bollard_buildkit_proto::moby::buildkit::v1::frontend::WarnRequest {
+            digest: self.vertex.clone(),
+            level: 1,
+            short: self.short.clone().into_bytes(),
+            detail: self.detail.iter().map(|d| d.clone().into_bytes()).collect(),
+            url: self.url.clone(),
+            info,
+            ranges,
+        }
+    }
+}
+
 /// What the frontend core asks of BuildKit.
 #[async_trait]
 pub trait Bridge: Send + Sync {
@@ -41,6 +105,9 @@ pub trait Bridge: Send + Sync {
         reference: &str,
         platform: &Platform,
     ) -> Result<ResolvedConfig, BridgeError>;
+
+    /// Shows a warning to the user, under its step.
+    async fn warn(&self, warning: BuildWarning) -> Result<(), BridgeError>;
 
     /// The session that serves the client's directories, if there is one.
     fn session_id(&self) -> Option<&str>;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
 use bollard_buildkit_proto::moby::buildkit::v1::CacheOptions;
@@ -11,30 +12,31 @@ use clap::Args;
 use crossbuild::client::build::{run_build, BuildError, BuildOutcome, BuildSetup};
 use crossbuild::client::build_options::{
     parse_build_args, parse_build_context, parse_cache_entries, parse_labels, parse_secret,
-    parse_ssh, prepare_local_cache, process_env, FrontendOptionsRequest, SecretSpec, SshSpec,
+    parse_ssh, prepare_local_cache, process_env, FrontendOptionsRequest,
 };
 use crossbuild::client::gateway::GatewayBuild;
 use crossbuild::client::output::{resolve_exports, ExportTarget, OutputFlags};
-use crossbuild::client::progress::ProgressMode;
+use crossbuild::client::progress::{ProgressMode, Warning};
 use crossbuild::client::session::content_store::ContentStoreDir;
 use crossbuild::client::session::DockerConfig;
 use crossbuild::client::{self, entitlements, workers, Lookup};
 use crossbuild::frontend::{self, FrontendOptions, CONTEXT_LOCAL, DOCKERFILE_LOCAL};
+use crossbuild::plan::DaemonPlatforms;
 use crossbuild::platform::Platform;
 use prost::Message;
 
 /// Flags of `crossbuild build`, named as in `docker buildx build`.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct BuildArgs {
     /// The build context directory.
     #[arg(default_value = ".")]
-    path: PathBuf,
+    pub path: PathBuf,
     /// The Dockerfile (default: PATH/Dockerfile).
     #[arg(short = 'f', long = "file")]
     file: Option<PathBuf>,
     /// Target platforms, comma-separated or repeated (linux/amd64,linux/arm64,...).
     #[arg(long = "platform", value_delimiter = ',')]
-    platforms: Vec<String>,
+    pub platforms: Vec<String>,
     /// Image names (repeatable).
     #[arg(short = 't', long = "tag")]
     pub(crate) tags: Vec<String>,
@@ -91,10 +93,10 @@ pub struct BuildArgs {
     allow: Vec<String>,
     /// Progress output: auto, tty, plain, rawjson or quiet (default: BUILDKIT_PROGRESS, else auto).
     #[arg(long)]
-    progress: Option<String>,
+    pub progress: Option<String>,
     /// Write the build result's metadata (digest, descriptor, image name, build ref) to this file as JSON.
     #[arg(long = "metadata-file")]
-    pub(crate) metadata_file: Option<PathBuf>,
+    pub metadata_file: Option<PathBuf>,
     /// Build a marshalled LLB definition from this file instead of a Dockerfile.
     #[arg(long = "llb", value_name = "FILE")]
     llb: Option<PathBuf>,
@@ -111,6 +113,44 @@ pub struct BuildArgs {
         conflicts_with = "llb"
     )]
     pub(crate) nodes: Vec<String>,
+}
+
+impl BuildArgs {
+    /// The flags given that only make sense when building (everything but
+    /// the path, `--platform` and `--progress`), by name.
+    pub fn build_only_flags(&self) -> Vec<&'static str> {
+        let given = [
+            ("--file", self.file.is_some()),
+            ("--tag", !self.tags.is_empty()),
+            ("--push", self.push),
+            ("--load", self.load),
+            ("--output", !self.outputs.is_empty()),
+            ("--build-arg", !self.build_args.is_empty()),
+            ("--label", !self.labels.is_empty()),
+            ("--target", self.target.is_some()),
+            ("--no-cache", self.no_cache),
+            ("--no-cache-filter", !self.no_cache_filter.is_empty()),
+            ("--pull", self.pull),
+            ("--cache-from", !self.cache_from.is_empty()),
+            ("--cache-to", !self.cache_to.is_empty()),
+            ("--build-context", !self.build_contexts.is_empty()),
+            ("--provenance", self.provenance.is_some()),
+            ("--sbom", self.sbom.is_some()),
+            ("--secret", !self.secrets.is_empty()),
+            ("--ssh", !self.ssh.is_empty()),
+            ("--allow", !self.allow.is_empty()),
+            ("--metadata-file", self.metadata_file.is_some()),
+            ("--llb", self.llb.is_some()),
+            ("--reference-frontend", self.reference_frontend),
+            ("--frontend-image", self.frontend_image.is_some()),
+            ("--node", !self.nodes.is_empty()),
+        ];
+        given
+            .into_iter()
+            .filter(|(_, set)| *set)
+            .map(|(name, _)| name)
+            .collect()
+    }
 }
 
 /// The Dockerfile frontend built into every BuildKit daemon.
@@ -227,17 +267,105 @@ pub fn progress_mode(args: &BuildArgs) -> Result<ProgressMode, String> {
     .resolve_for_stderr())
 }
 
-/// Runs `crossbuild build`.
-pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
+/// What a build solves in its gateway: a marshalled definition, one of
+/// the daemon's frontends, or crossbuild's own Dockerfile compiler.
+pub enum BuildSource {
+    /// `--llb FILE`.
+    Definition(pb::Definition),
+    /// A frontend run by the daemon (`dockerfile.v0`, `gateway.v0`) with
+    /// these attributes.
+    DaemonFrontend {
+        /// The frontend's name.
+        frontend: &'static str,
+        /// Its attributes.
+        attrs: BTreeMap<String, String>,
+    },
+    /// The Dockerfile, compiled in-process.
+    Dockerfile {
+        /// The frontend options from the flags.
+        options: Box<FrontendOptions>,
+        /// `$BUILDPLATFORM`.
+        build_platform: Platform,
+        /// The daemon's workers, when the plan summary is to be shown.
+        plan_workers: Option<DaemonPlatforms>,
+        /// The plan summary lines, made from the build's own compile.
+        plan_lines: Mutex<Vec<String>>,
+    },
+}
+
+impl BuildSource {
+    /// Produces the build's result (refs per platform, image configs) in
+    /// the gateway.
+    pub async fn solve(&self, gateway: &GatewayBuild) -> Result<gw::Result, String> {
+        match self {
+            BuildSource::Definition(definition) => {
+                solve_definition(gateway, definition.clone()).await
+            }
+            BuildSource::DaemonFrontend { frontend, attrs } => {
+                solve_with_frontend(gateway, frontend, attrs).await
+            }
+            BuildSource::Dockerfile {
+                options,
+                build_platform,
+                plan_workers,
+                plan_lines,
+            } => frontend::build_observed(gateway, options, build_platform, |definitions| {
+                // The plan comes from the build's own compile (no second
+                // compile or session); it is printed once the build ends so
+                // it never cuts into the progress display.
+                if let Some(workers) = plan_workers {
+                    let lines = super::plan::summary_lines(definitions, workers.clone());
+                    if let Ok(mut plan) = plan_lines.lock() {
+                        *plan = lines;
+                    }
+                }
+            })
+            .await
+            .map_err(|e| render_frontend_error(&e)),
+        }
+    }
+
+    /// The plan summary of the last solve (empty unless a Dockerfile was
+    /// compiled with the summary asked for).
+    pub fn plan_lines(&self) -> Vec<String> {
+        match self {
+            BuildSource::Dockerfile { plan_lines, .. } => {
+                plan_lines.lock().map(|l| l.clone()).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A build ready to start: the daemon, the session setup, the outputs and
+/// what to solve.
+pub struct PreparedBuild {
+    /// The daemon connected to.
+    pub daemon: client::Daemon,
+    /// Session, exporters, cache, progress.
+    pub setup: BuildSetup,
+    /// The outputs, as resolved from the flags.
+    pub exports: Vec<crossbuild::client::output::ExportSpec>,
+    /// What the gateway solves.
+    pub source: BuildSource,
+}
+
+/// Checks the flags, connects to the daemon and works out everything a
+/// build needs. `progress` is the mode to show (see [`progress_mode`]).
+pub async fn prepare(
+    lookup: &Lookup,
+    args: &BuildArgs,
+    progress: ProgressMode,
+) -> Result<PreparedBuild, String> {
     let DockerfileInputs {
         context,
-        dockerfile,
+        dockerfile: _,
         dockerfile_dir,
         request,
         cache_from,
         cache_to,
         content_stores,
-    } = dockerfile_inputs(&args)?;
+    } = dockerfile_inputs(args)?;
 
     let mut frontend_attrs = request.frontend_attrs().map_err(|e| e.to_string())?;
     if let Some(value) = &args.provenance {
@@ -250,37 +378,6 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
             frontend_attrs.insert("attest:sbom".to_string(), attr);
         }
     }
-    if !args.nodes.is_empty() {
-        return super::build_nodes::run(
-            lookup,
-            &args,
-            super::build_nodes::Shared {
-                frontend_attrs,
-                platforms: request.platforms.clone(),
-                setup: BuildSetup {
-                    shared_key: shared_key(&context),
-                    local_dirs: request
-                        .context_local_dirs()
-                        .into_iter()
-                        .chain([
-                            (CONTEXT_LOCAL.to_string(), context.clone()),
-                            (DOCKERFILE_LOCAL.to_string(), dockerfile_dir),
-                        ])
-                        .collect(),
-                    frontend_attrs: BTreeMap::new(),
-                    exports: Vec::new(),
-                    cache: cache_options(&cache_from, &request.cache_exports(&cache_to)),
-                    entitlements: request.entitlements(),
-                    progress: progress_mode(&args)?,
-                    secrets: parse_secrets(&args)?,
-                    ssh: parse_ssh_flags(&args)?,
-                    registry_auth: Some(load_docker_config()?),
-                    content_stores,
-                },
-            },
-        )
-        .await;
-    }
     let exports = resolve_exports(&OutputFlags {
         outputs: args.outputs.clone(),
         push: args.push,
@@ -288,16 +385,22 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
         tags: args.tags.clone(),
     })
     .map_err(|e| e.to_string())?;
-    if exports.is_empty() {
-        eprintln!(
-            "WARNING: no output specified; the result stays in the build cache \
-             (use --push, --load or -o to export it)"
-        );
-    }
-    let progress = progress_mode(&args)?;
-    let secrets = parse_secrets(&args)?;
-    let ssh = parse_ssh_flags(&args)?;
-    let registry_auth = load_docker_config()?;
+    let secrets = args
+        .secrets
+        .iter()
+        .map(|s| parse_secret(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("--secret: {e}"))?;
+    let ssh = args
+        .ssh
+        .iter()
+        .map(|s| parse_ssh(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("--ssh: {e}"))?;
+    let registry_auth = match DockerConfig::default_path(&process_env) {
+        Some(path) => DockerConfig::load(&path).map_err(|e| e.to_string())?,
+        None => DockerConfig::default(),
+    };
     let definition = match &args.llb {
         Some(path) => Some(read_definition(path)?),
         None => None,
@@ -310,11 +413,12 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
             daemon.address, daemon.kind, daemon.origin
         );
     }
-    let build_platform = build_platform(&daemon).await?;
-    if definition.is_none() && matches!(progress, ProgressMode::Plain | ProgressMode::Tty) {
-        super::plan::print_summary(&daemon, &frontend_attrs, &dockerfile, registry_auth.clone())
-            .await;
-    }
+    let worker_list = workers::list_workers(&daemon)
+        .await
+        .map_err(|e| e.to_string())?;
+    let build_platform = build_platform(&worker_list)?;
+    let plan_workers = matches!(progress, ProgressMode::Plain | ProgressMode::Tty)
+        .then(|| DaemonPlatforms::from_workers(&worker_list));
     let cache_exports = request.cache_exports(&cache_to);
     let setup = BuildSetup {
         shared_key: shared_key(&context),
@@ -336,76 +440,71 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
         registry_auth: Some(registry_auth),
         content_stores,
     };
-    let build = build_on(&daemon, setup, &args, build_platform, definition);
+    let source = match definition {
+        Some(definition) => BuildSource::Definition(definition),
+        None if args.reference_frontend => BuildSource::DaemonFrontend {
+            frontend: REFERENCE_FRONTEND,
+            attrs: frontend_attrs,
+        },
+        None if args.frontend_image.is_some() => {
+            let mut attrs = frontend_attrs;
+            attrs.insert(
+                "source".to_string(),
+                args.frontend_image.clone().unwrap_or_default(),
+            );
+            BuildSource::DaemonFrontend {
+                frontend: GATEWAY_FRONTEND,
+                attrs,
+            }
+        }
+        None => BuildSource::Dockerfile {
+            options: Box::new(
+                FrontendOptions::from_attrs(&frontend_attrs).map_err(|e| e.to_string())?,
+            ),
+            build_platform,
+            plan_workers,
+            plan_lines: Mutex::new(Vec::new()),
+        },
+    };
+    Ok(PreparedBuild {
+        daemon,
+        setup,
+        exports,
+        source,
+    })
+}
+
+/// Runs `crossbuild build`.
+pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
+    let progress = progress_mode(&args)?;
+    if !args.nodes.is_empty() {
+        return super::build_nodes::run(lookup, &args, progress).await;
+    }
+    let prepared = prepare(lookup, &args, progress).await?;
+    if prepared.exports.is_empty() {
+        eprintln!(
+            "WARNING: no output specified; the result stays in the build cache \
+             (use --push, --load or -o to export it)"
+        );
+    }
+    let source = &prepared.source;
+    let build = run_build(
+        &prepared.daemon,
+        prepared.setup.clone(),
+        async |gateway: &GatewayBuild| source.solve(gateway).await,
+    );
     let outcome = tokio::select! {
         outcome = build => outcome,
         signal = interrupted() => {
             return Err(format!("{signal}: the build was cancelled"));
         }
     };
-    let outcome = outcome.map_err(render_build_error)?;
-    report(&outcome, &exports, args.metadata_file.as_deref())
-}
-
-fn parse_secrets(args: &BuildArgs) -> Result<Vec<SecretSpec>, String> {
-    args.secrets
-        .iter()
-        .map(|s| parse_secret(s))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("--secret: {e}"))
-}
-
-fn parse_ssh_flags(args: &BuildArgs) -> Result<Vec<SshSpec>, String> {
-    args.ssh
-        .iter()
-        .map(|s| parse_ssh(s))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("--ssh: {e}"))
-}
-
-/// The Docker config with the user's registry credentials.
-pub fn load_docker_config() -> Result<DockerConfig, String> {
-    Ok(match DockerConfig::default_path(&process_env) {
-        Some(path) => DockerConfig::load(&path).map_err(|e| e.to_string())?,
-        None => DockerConfig::default(),
-    })
-}
-
-/// Runs one build on `daemon` with the frontend the flags choose: a
-/// marshalled definition, BuildKit's own frontend, a frontend image, or
-/// crossbuild's compiler (with `setup.frontend_attrs`).
-pub async fn build_on(
-    daemon: &client::Daemon,
-    setup: BuildSetup,
-    args: &BuildArgs,
-    build_platform: Platform,
-    definition: Option<pb::Definition>,
-) -> Result<BuildOutcome, BuildError> {
-    let frontend_attrs = setup.frontend_attrs.clone();
-    let frontend_options = FrontendOptions::from_attrs(&frontend_attrs)
-        .map_err(|e| BuildError::SessionSetup(e.to_string()))?;
-    run_build(
-        daemon,
-        setup,
-        async |gateway: &GatewayBuild| match definition {
-            Some(definition) => solve_definition(gateway, definition).await,
-            None if args.reference_frontend => {
-                solve_with_frontend(gateway, REFERENCE_FRONTEND, &frontend_attrs).await
-            }
-            None if args.frontend_image.is_some() => {
-                let mut attrs = frontend_attrs.clone();
-                attrs.insert(
-                    "source".to_string(),
-                    args.frontend_image.clone().unwrap_or_default(),
-                );
-                solve_with_frontend(gateway, GATEWAY_FRONTEND, &attrs).await
-            }
-            None => frontend::build(gateway, &frontend_options, &build_platform)
-                .await
-                .map_err(|e| render_frontend_error(&e)),
-        },
-    )
-    .await
+    for line in prepared.source.plan_lines() {
+        eprintln!("{line}");
+    }
+    let outcome = outcome.map_err(|e| render_build_error(e, progress))?;
+    print_warnings(&outcome.summary.warnings, progress);
+    report(&outcome, &prepared.exports, args.metadata_file.as_deref())
 }
 
 /// buildx's shorthands for `--provenance`/`--sbom`: `false` turns the
@@ -424,10 +523,7 @@ fn attestation_attr(value: &str, kind: &str) -> Result<Option<String>, String> {
 }
 
 /// The platform the daemon's first worker builds natively: `$BUILDPLATFORM`.
-pub async fn build_platform(daemon: &client::Daemon) -> Result<Platform, String> {
-    let workers = workers::list_workers(daemon)
-        .await
-        .map_err(|e| e.to_string())?;
+fn build_platform(workers: &[workers::Worker]) -> Result<Platform, String> {
     let first = workers
         .first()
         .and_then(|w| w.platforms.first())
@@ -515,12 +611,13 @@ fn render_frontend_error(error: &frontend::FrontendError) -> String {
 
 /// The message for a failed build; the failing step and its last log
 /// lines go to stderr first, as buildx shows them.
-pub fn render_build_error(error: BuildError) -> String {
+pub fn render_build_error(error: BuildError, progress: ProgressMode) -> String {
     match error {
         BuildError::Failed {
             message,
             summary: Some(summary),
         } => {
+            print_warnings(&summary.warnings, progress);
             if let Some(step) = summary.failure() {
                 eprintln!("{step}");
             }
@@ -529,6 +626,33 @@ pub fn render_build_error(error: BuildError) -> String {
         other => {
             let message = other.to_string();
             entitlements::explain_refusal(&message).unwrap_or(message)
+        }
+    }
+}
+
+/// The build's warnings once more at the end, as buildx lists them, each
+/// with the file and line it is about (not in `quiet` or `rawjson` mode,
+/// which show nothing or everything).
+pub fn print_warnings(warnings: &[Warning], progress: ProgressMode) {
+    if warnings.is_empty() || matches!(progress, ProgressMode::Quiet | ProgressMode::RawJson) {
+        return;
+    }
+    let count = warnings.len();
+    eprintln!(
+        "{count} warning{} found:",
+        if count == 1 { "" } else { "s" }
+    );
+    for warning in warnings {
+        match &warning.location {
+            Some((file, line)) if *line > 0 => {
+                let suffix = format!(" (line {line})");
+                let short = warning
+                    .short
+                    .strip_suffix(&suffix)
+                    .unwrap_or(&warning.short);
+                eprintln!(" - {file}:{line}: {short}");
+            }
+            _ => eprintln!(" - {}", warning.short),
         }
     }
 }
@@ -549,7 +673,7 @@ pub async fn interrupted() -> &'static str {
 }
 
 /// Prints where the result went and writes the metadata file.
-fn report(
+pub fn report(
     outcome: &BuildOutcome,
     exports: &[crossbuild::client::output::ExportSpec],
     metadata_file: Option<&Path>,

@@ -3,40 +3,27 @@
 //! then one index joining them is pushed under the tags
 //! (`crossbuild::client::nodes` has the rules).
 
-use std::collections::BTreeMap;
-
-use crossbuild::client::build::{BuildOutcome, BuildSetup};
+use crossbuild::client::build::run_build;
+use crossbuild::client::build_options::process_env;
+use crossbuild::client::gateway::GatewayBuild;
 use crossbuild::client::nodes::{self, Assignment, NodeResult, NodeSpec};
 use crossbuild::client::progress::ProgressMode;
-use crossbuild::client::{self, Lookup};
-use crossbuild::image::registry::RegistryClient;
+use crossbuild::client::session::DockerConfig;
+use crossbuild::client::Lookup;
+use crossbuild::image::registry::{ImageRef, RegistryClient};
 use crossbuild::platform::Platform;
 
-use super::build::{
-    build_on, build_platform, interrupted, load_docker_config, render_build_error, BuildArgs,
-};
-
-/// What every node's build shares: the frontend attributes (each node gets
-/// its own `platform`), the target platforms, and the session setup (each
-/// node gets its own exporter).
-pub struct Shared {
-    /// Frontend attributes for all platforms.
-    pub frontend_attrs: BTreeMap<String, String>,
-    /// `--platform`, normalised.
-    pub platforms: Vec<String>,
-    /// The session setup, without exporters.
-    pub setup: BuildSetup,
-}
+use super::build::{interrupted, prepare, print_warnings, render_build_error, BuildArgs};
 
 /// Runs the node builds and joins their results.
-pub async fn run(lookup: &Lookup, args: &BuildArgs, shared: Shared) -> Result<(), String> {
+pub async fn run(lookup: &Lookup, args: &BuildArgs, progress: ProgressMode) -> Result<(), String> {
     let specs = args
         .nodes
         .iter()
         .map(|n| n.parse::<NodeSpec>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
-    let targets = shared
+    let targets = args
         .platforms
         .iter()
         .map(|p| p.parse::<Platform>())
@@ -47,15 +34,13 @@ pub async fn run(lookup: &Lookup, args: &BuildArgs, shared: Shared) -> Result<()
         .map_err(|e| e.to_string())?;
     // Several progress displays cannot share one terminal's redrawn lines;
     // plain lines interleave but stay readable (each node names itself).
-    let mut setup = shared.setup;
-    if setup.progress == ProgressMode::Tty {
-        setup.progress = ProgressMode::Plain;
-    }
-    let shared = Shared { setup, ..shared };
-
+    let progress = match progress {
+        ProgressMode::Tty => ProgressMode::Plain,
+        other => other,
+    };
     let builds = assignments
         .iter()
-        .map(|assignment| build_node(lookup, args, &shared, &tags[0], assignment));
+        .map(|assignment| build_node(lookup, args, progress, &tags[0], assignment));
     let all = futures::future::join_all(builds);
     let results = tokio::select! {
         results = all => results,
@@ -110,8 +95,8 @@ pub async fn run(lookup: &Lookup, args: &BuildArgs, shared: Shared) -> Result<()
 async fn build_node(
     lookup: &Lookup,
     args: &BuildArgs,
-    shared: &Shared,
-    image: &crossbuild::image::registry::ImageRef,
+    progress: ProgressMode,
+    image: &ImageRef,
     assignment: &Assignment,
 ) -> Result<NodeResult, String> {
     let node_lookup = Lookup {
@@ -125,28 +110,30 @@ async fn build_node(
         },
         ..lookup.clone()
     };
-    let daemon = client::connect(&node_lookup)
-        .await
-        .map_err(|e| e.to_string())?;
-    let platforms: Vec<String> = assignment.platforms.iter().map(|p| p.to_string()).collect();
-    if shared.setup.progress == ProgressMode::Plain {
-        eprintln!(
-            "#0 node {} for {} ({})",
-            daemon.address,
-            platforms.join(","),
-            daemon.kind
-        );
+    // The same flags, with this node's platforms and no outputs of their
+    // own: the node's one output is its push by digest.
+    let mut node_args = args.clone();
+    node_args.platforms = assignment.platforms.iter().map(|p| p.to_string()).collect();
+    node_args.tags.clear();
+    node_args.push = false;
+    node_args.outputs.clear();
+    node_args.load = false;
+    node_args.metadata_file = None;
+    node_args.nodes.clear();
+    let mut prepared = prepare(&node_lookup, &node_args, progress).await?;
+    prepared.setup.exports = vec![nodes::node_export(image)];
+    let source = &prepared.source;
+    let outcome = run_build(
+        &prepared.daemon,
+        prepared.setup.clone(),
+        async |gateway: &GatewayBuild| source.solve(gateway).await,
+    )
+    .await;
+    for line in prepared.source.plan_lines() {
+        eprintln!("{} {line}", assignment.address);
     }
-    let mut setup = shared.setup.clone();
-    setup.frontend_attrs = shared.frontend_attrs.clone();
-    setup
-        .frontend_attrs
-        .insert("platform".to_string(), platforms.join(","));
-    setup.exports = vec![nodes::node_export(image)];
-    let build_platform = build_platform(&daemon).await?;
-    let outcome: BuildOutcome = build_on(&daemon, setup, args, build_platform, None)
-        .await
-        .map_err(render_build_error)?;
+    let outcome = outcome.map_err(|e| render_build_error(e, progress))?;
+    print_warnings(&outcome.summary.warnings, progress);
     let digest = outcome
         .exporter_response
         .get("containerimage.digest")
@@ -156,5 +143,14 @@ async fn build_node(
         address: assignment.address.clone(),
         platforms: assignment.platforms.clone(),
         digest,
+    })
+}
+
+/// The Docker config with the user's registry credentials (for the
+/// index's push; the nodes get them through their sessions).
+fn load_docker_config() -> Result<DockerConfig, String> {
+    Ok(match DockerConfig::default_path(&process_env) {
+        Some(path) => DockerConfig::load(&path).map_err(|e| e.to_string())?,
+        None => DockerConfig::default(),
     })
 }

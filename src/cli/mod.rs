@@ -6,6 +6,7 @@ pub mod cache;
 pub mod debug;
 pub mod inspect;
 pub mod plan;
+pub mod test;
 pub mod workers;
 
 /// How a listing is printed.

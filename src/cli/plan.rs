@@ -1,11 +1,12 @@
 //! `crossbuild plan`: where each `RUN` step of each target platform would
 //! run — native, cross, emulated or impossible — without building; and the
-//! one-line summary `crossbuild build` prints first.
+//! one-line summary `crossbuild build` prints.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
+use bollard_buildkit_proto::pb;
 use clap::Args;
 use crossbuild::client::build::{run_build, BuildSetup};
 use crossbuild::client::build_options::process_env;
@@ -17,6 +18,7 @@ use crossbuild::frontend::FrontendOptions;
 use crossbuild::plan::{
     compile_dockerfile, BridgeResolver, DaemonPlatforms, Placement, Plan, Support,
 };
+use crossbuild::platform::Platform;
 
 use super::build::{dockerfile_inputs, BuildArgs};
 use super::Format;
@@ -57,23 +59,21 @@ pub async fn run(lookup: &Lookup, args: PlanArgs) -> Result<(), String> {
     }
 }
 
-/// Prints the plan summary (and why steps cannot run) before a build; a
-/// plan that fails is only logged, since the build reports the same error
-/// its own way.
-pub async fn print_summary(
-    daemon: &Daemon,
-    attrs: &BTreeMap<String, String>,
-    dockerfile: &Path,
-    auth: DockerConfig,
-) {
-    match make_plan(daemon, attrs, dockerfile, auth).await {
-        Ok(plan) => {
-            eprintln!("{}", plan.summary());
-            for error in &plan.errors {
-                eprintln!("WARNING: {error}");
-            }
+/// The plan summary of a build's compiled definitions, then why steps
+/// cannot run (if any), one line each. A plan that cannot be made is only
+/// logged: the build reports the same problem its own way.
+pub fn summary_lines(
+    builds: &[(Platform, pb::Definition)],
+    workers: DaemonPlatforms,
+) -> Vec<String> {
+    match Plan::new(builds, workers) {
+        Ok(plan) => std::iter::once(plan.summary())
+            .chain(plan.errors.iter().map(|e| format!("WARNING: {e}")))
+            .collect(),
+        Err(err) => {
+            tracing::debug!(error = %err, "no plan");
+            Vec::new()
         }
-        Err(err) => tracing::debug!(error = %err, "no plan"),
     }
 }
 

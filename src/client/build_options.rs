@@ -106,7 +106,8 @@ pub fn process_env(key: &str) -> Option<String> {
 
 /// Parses `--build-arg KEY=VALUE` / `--build-arg KEY`. A bare `KEY` takes its
 /// value from `env` and is left out when unset, as in buildx; a later value
-/// for the same key wins.
+/// for the same key wins. Like buildx, a non-empty `SOURCE_DATE_EPOCH` in
+/// `env` becomes the build arg of that name unless one is given.
 pub fn parse_build_args(
     values: &[String],
     env: &dyn Fn(&str) -> Option<String>,
@@ -125,6 +126,9 @@ pub fn parse_build_args(
                 }
             }
         }
+    }
+    if let Some(epoch) = env("SOURCE_DATE_EPOCH").filter(|v| !v.is_empty()) {
+        args.entry("SOURCE_DATE_EPOCH".to_string()).or_insert(epoch);
     }
     Ok(args)
 }

@@ -45,6 +45,22 @@ fn build_args_with_values_and_from_env() {
     );
 }
 
+/// buildx passes a non-empty `SOURCE_DATE_EPOCH` from the environment as
+/// a build arg, unless `--build-arg SOURCE_DATE_EPOCH` is given.
+#[test]
+fn source_date_epoch_from_the_environment() {
+    let env = |k: &str| (k == "SOURCE_DATE_EPOCH").then(|| "1700000000".to_string());
+    let args = parse_build_args(&strings(&["A=1"]), &env).expect("valid");
+    assert_eq!(
+        args,
+        map(&[("A", "1"), ("SOURCE_DATE_EPOCH", "1700000000")])
+    );
+    let args = parse_build_args(&strings(&["SOURCE_DATE_EPOCH=5"]), &env).expect("valid");
+    assert_eq!(args, map(&[("SOURCE_DATE_EPOCH", "5")]));
+    let empty = |k: &str| (k == "SOURCE_DATE_EPOCH").then(String::new);
+    assert!(parse_build_args(&[], &empty).expect("valid").is_empty());
+}
+
 #[test]
 fn build_arg_errors() {
     for bad in ["=1", ""] {

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use bollard_buildkit_proto::fsutil::types::Stat;
 use bollard_buildkit_proto::moby::buildkit::v1::frontend::llb_bridge_client::LlbBridgeClient;
 use bollard_buildkit_proto::moby::buildkit::v1::frontend::{
     self as gw, result, PingRequest, PongResponse, ReadFileRequest, ResolveImageConfigRequest,
@@ -23,7 +24,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
 use super::connect::Daemon;
-use crate::bridge::{Bridge, BridgeError, ResolvedConfig};
+use crate::bridge::{Bridge, BridgeError, BuildWarning, ResolvedConfig};
 use crate::platform::Platform;
 
 /// The metadata key that routes LLBBridge calls to their build.
@@ -167,12 +168,18 @@ impl GatewayBuild {
         &self.build_ref
     }
 
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
+    /// A request routed to this build (its ref in the build-id metadata).
+    pub(super) fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         if let Ok(value) = self.build_ref.parse() {
             request.metadata_mut().insert(BUILD_ID_KEY, value);
         }
         request
+    }
+
+    /// The LLBBridge client of this build's connection.
+    pub(super) fn bridge_client(&self) -> LlbBridgeClient<Channel> {
+        self.bridge.clone()
     }
 
     /// Asks the daemon's gateway for its capabilities and workers.
@@ -261,6 +268,83 @@ impl GatewayBuild {
             .await
             .map(|r| r.into_inner().data)
             .map_err(|s| bridge_error(&format!("read file {path}"), &s))
+    }
+
+    /// Builds a result now if it was solved lazily (`LLBBridge.Evaluate`).
+    pub async fn evaluate(&self, ref_id: &str) -> Result<(), GatewayError> {
+        let request = self.request(gw::EvaluateRequest {
+            r#ref: ref_id.to_string(),
+        });
+        self.bridge
+            .clone()
+            .evaluate(request)
+            .await
+            .map(|_| ())
+            .map_err(|s| bridge_error("evaluate", &s))
+    }
+
+    /// Reads `length` bytes at `offset` of a file in a solved result (fewer
+    /// when the file is shorter): enough of a binary to see its headers
+    /// without moving all of it.
+    pub async fn read_file_range(
+        &self,
+        ref_id: &str,
+        path: &str,
+        offset: u64,
+        length: u64,
+    ) -> Result<Vec<u8>, GatewayError> {
+        let request = self.request(ReadFileRequest {
+            r#ref: ref_id.to_string(),
+            file_path: path.to_string(),
+            range: Some(gw::FileRange {
+                offset: i64::try_from(offset).unwrap_or(i64::MAX),
+                length: i64::try_from(length).unwrap_or(i64::MAX),
+            }),
+            ..Default::default()
+        });
+        self.bridge
+            .clone()
+            .read_file(request)
+            .await
+            .map(|r| r.into_inner().data)
+            .map_err(|s| bridge_error(&format!("read file {path}"), &s))
+    }
+
+    /// Lists a directory of a solved result (not recursive; symlinks are
+    /// listed, not followed).
+    pub async fn read_dir(&self, ref_id: &str, path: &str) -> Result<Vec<Stat>, GatewayError> {
+        let request = self.request(gw::ReadDirRequest {
+            r#ref: ref_id.to_string(),
+            dir_path: path.to_string(),
+            ..Default::default()
+        });
+        self.bridge
+            .clone()
+            .read_dir(request)
+            .await
+            .map(|r| r.into_inner().entries)
+            .map_err(|s| bridge_error(&format!("read directory {path}"), &s))
+    }
+
+    /// Stats a path of a solved result; BuildKit resolves symlinks on the
+    /// way, inside the result's root.
+    pub async fn stat_file(&self, ref_id: &str, path: &str) -> Result<Stat, GatewayError> {
+        let request = self.request(gw::StatFileRequest {
+            r#ref: ref_id.to_string(),
+            path: path.to_string(),
+            ..Default::default()
+        });
+        self.bridge
+            .clone()
+            .stat_file(request)
+            .await
+            .map_err(|s| bridge_error(&format!("stat {path}"), &s))?
+            .into_inner()
+            .stat
+            .ok_or_else(|| GatewayError::Bridge {
+                call: format!("stat {path}"),
+                message: "the daemon returned no stat".to_string(),
+            })
     }
 
     /// Resolves an image reference for a platform through the daemon (its
@@ -371,7 +455,7 @@ impl GatewayBuild {
     }
 }
 
-fn bridge_error(call: &str, status: &tonic::Status) -> GatewayError {
+pub(super) fn bridge_error(call: &str, status: &tonic::Status) -> GatewayError {
     if is_connection_loss(status) {
         return GatewayError::ConnectionLost(root_cause(status));
     }
@@ -430,6 +514,16 @@ impl Bridge for GatewayBuild {
         GatewayBuild::resolve_image_config(self, reference, platform)
             .await
             .map_err(|e| BridgeError(e.to_string()))
+    }
+
+    async fn warn(&self, warning: BuildWarning) -> Result<(), BridgeError> {
+        let request = self.request(warning.to_request());
+        self.bridge
+            .clone()
+            .warn(request)
+            .await
+            .map(|_| ())
+            .map_err(|s| BridgeError(bridge_error("warn", &s).to_string()))
     }
 
     fn session_id(&self) -> Option<&str> {

@@ -22,6 +22,7 @@
 pub mod convert;
 pub mod dockerignore;
 pub mod instructions;
+pub mod lint;
 pub mod parser;
 pub mod shell;
 

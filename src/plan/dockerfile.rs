@@ -51,6 +51,8 @@ pub async fn compile_dockerfile(
         context: Local::new(CONTEXT_LOCAL).into_state(),
         no_cache: options.no_cache.clone(),
         named_contexts,
+        image_contexts: crate::frontend::image_contexts(&options.named_contexts)?,
+        source_date_epoch: options.source_date_epoch,
     };
     let builds = convert::convert(&dockerfile, &convert_options, resolver)
         .await

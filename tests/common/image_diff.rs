@@ -162,3 +162,52 @@ pub fn diff_images(
     }
     report
 }
+
+/// The times that `SOURCE_DATE_EPOCH` pins, compared: the config's
+/// `created`, each history entry's `created`, and (exported with
+/// `rewrite-timestamp=true`) every layer entry's modification time.
+/// Empty when they agree.
+pub fn diff_times(
+    reference: &BTreeMap<String, Image>,
+    crossbuild: &BTreeMap<String, Image>,
+) -> Vec<String> {
+    let mut report = Vec::new();
+    for (platform, r) in reference {
+        let Some(c) = crossbuild.get(platform) else {
+            continue;
+        };
+        let mut times = diff_maps(&config_times(&r.config), &config_times(&c.config), &[]);
+        if r.layers.len() == c.layers.len() {
+            for (i, (rl, cl)) in r.layers.iter().zip(&c.layers).enumerate() {
+                let layer = diff_maps(&layer_times(rl), &layer_times(cl), &[]);
+                times.extend(layer.into_iter().map(|l| format!("layer {i} {l}")));
+            }
+        }
+        if !times.is_empty() {
+            report.push(format!("{platform} times:"));
+            report.extend(times.into_iter().map(|l| format!("  {l}")));
+        }
+    }
+    report
+}
+
+fn config_times(config: &serde_json::Value) -> BTreeMap<String, String> {
+    let mut times = BTreeMap::new();
+    times.insert("created".to_string(), config["created"].to_string());
+    for (i, entry) in config["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        times.insert(
+            format!("history[{i:02}].created"),
+            entry["created"].to_string(),
+        );
+    }
+    times
+}
+
+fn layer_times(layer: &[u8]) -> BTreeMap<String, u64> {
+    oci::layer_mtimes(layer)
+}

@@ -239,6 +239,16 @@ pub fn layer_entries(layer: &[u8]) -> BTreeMap<String, Entry> {
     entries
 }
 
+/// The modification time of every entry of one layer, whiteouts
+/// included, for the cases that pin times (`SOURCE_DATE_EPOCH` with
+/// `rewrite-timestamp`).
+pub fn layer_mtimes(layer: &[u8]) -> BTreeMap<String, u64> {
+    read_tar(layer)
+        .into_iter()
+        .map(|entry| (entry.path, entry.mtime))
+        .collect()
+}
+
 fn split(path: &str) -> (&str, &str) {
     path.rsplit_once('/').unwrap_or(("", path))
 }
@@ -268,6 +278,8 @@ struct TarEntry {
     mode: u32,
     uid: u64,
     gid: u64,
+    /// Whole seconds since the epoch.
+    mtime: u64,
 }
 
 enum Kind {
@@ -338,6 +350,12 @@ fn read_tar(data: &[u8]) -> Vec<TarEntry> {
             .remove("gid")
             .map(|v| v.parse().unwrap())
             .unwrap_or_else(|| octal(&header[116..124]));
+        // PAX times may carry a fraction; whole seconds are what
+        // SOURCE_DATE_EPOCH pins.
+        let mtime = pax
+            .remove("mtime")
+            .and_then(|v| v.split('.').next().and_then(|s| s.parse().ok()))
+            .unwrap_or_else(|| octal(&header[136..148]));
         pax.clear();
         let kind = match flag {
             '0' | '\0' | '7' => Kind::File(body.to_vec()),
@@ -356,6 +374,7 @@ fn read_tar(data: &[u8]) -> Vec<TarEntry> {
             mode: octal(&header[100..108]) as u32,
             uid,
             gid,
+            mtime,
         });
     }
     entries

@@ -30,7 +30,7 @@ use tonic::transport::{Channel, Endpoint, Uri};
 pub use environment::FrontendEnvironment;
 use status::{frontend_status, rpc_status};
 
-use super::{Bridge, BridgeError, ResolvedConfig};
+use super::{Bridge, BridgeError, BuildWarning, ResolvedConfig};
 use crate::frontend::{self, FrontendError, FrontendOptions};
 use crate::platform::Platform;
 
@@ -275,6 +275,15 @@ impl Bridge for StdioBridge {
             digest: response.digest,
             config: response.config,
         })
+    }
+
+    async fn warn(&self, warning: BuildWarning) -> Result<(), BridgeError> {
+        self.client
+            .clone()
+            .warn(warning.to_request())
+            .await
+            .map(|_| ())
+            .map_err(|s| status_error("warn", &s))
     }
 
     fn session_id(&self) -> Option<&str> {

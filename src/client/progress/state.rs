@@ -112,6 +112,9 @@ pub struct Warning {
     pub detail: Vec<String>,
     /// Link to documentation about the warning.
     pub url: String,
+    /// The file and 1-based line it is about (`Dockerfile`, 2), when the
+    /// warning says.
+    pub location: Option<(String, i32)>,
 }
 
 /// Everything known about one vertex (one step of the build graph).
@@ -270,6 +273,10 @@ impl ProgressState {
                     .map(|d| String::from_utf8_lossy(d).into_owned())
                     .collect(),
                 url: w.url.clone(),
+                location: w.info.as_ref().and_then(|info| {
+                    let line = w.ranges.first()?.start.as_ref()?.line;
+                    Some((info.filename.clone(), line))
+                }),
             };
             self.warnings.push(warning.clone());
             let v = self.entry(&w.vertex);

@@ -60,6 +60,40 @@ pub(super) fn commit(img: &mut ImageConfig, msg: String, with_layer: bool, snaps
     });
 }
 
+/// Unix seconds as Go's `time.Time` marshals them to JSON in UTC
+/// (`2023-11-14T22:13:20Z`), for `SOURCE_DATE_EPOCH`.
+pub(super) fn rfc3339_seconds(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let day_secs = secs.rem_euclid(86_400);
+    // Howard Hinnant's `civil_from_days`: days since 1970-01-01 to a
+    // proleptic Gregorian date, without a calendar dependency.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        day_secs / 3600,
+        day_secs / 60 % 60,
+        day_secs % 60
+    )
+}
+
+/// Unix seconds as a [`std::time::SystemTime`] (before 1970 too).
+pub(super) fn system_time(secs: i64) -> std::time::SystemTime {
+    let offset = std::time::Duration::from_secs(secs.unsigned_abs());
+    if secs >= 0 {
+        std::time::UNIX_EPOCH + offset
+    } else {
+        std::time::UNIX_EPOCH - offset
+    }
+}
+
 /// Go's `strconv.Quote`.
 pub(super) fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -312,6 +346,14 @@ mod tests {
             "Invalid signal: SIGFOO"
         );
         assert!(check_signal("0").is_err());
+    }
+
+    #[test]
+    fn epoch_times() {
+        assert_eq!(rfc3339_seconds(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_seconds(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339_seconds(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339_seconds(-1), "1969-12-31T23:59:59Z");
     }
 
     #[test]

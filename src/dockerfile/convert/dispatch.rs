@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::dockerfile::instructions::{
-    parse_instruction, Command, Instruction, ParsedInstruction, Stages,
+    parse_instruction, suggest, Command, Instruction, ParsedInstruction, Stages,
 };
 use crate::dockerfile::shell::Lexer;
 use crate::image::ImageConfig;
@@ -13,11 +13,13 @@ use crate::llb::{self, Constrained};
 use crate::platform::Platform;
 
 use super::args::{self, EnvList, StageArg};
+use super::checks::{self, StageChecks};
 use super::config::{self, empty_image, DEFAULT_PATH};
 use super::names::StepCounter;
 use super::stage::StageBuild;
 use super::stages::{Base, StageGraph};
 use super::{ConvertError, ConvertOptions, ImageResolver, ResolveCache, Result};
+use crate::dockerfile::lint::Linter;
 
 /// Description key BuildKit puts the instruction text under.
 pub(super) const DF_CMD_KEY: &str = "com.docker.dockerfile.v1.command";
@@ -29,6 +31,8 @@ pub(super) struct PlatformContext<'a> {
     pub implicit_target: bool,
     pub multi_platform: bool,
     pub lexer: Lexer,
+    /// Where the build checks report, for the platform that reports.
+    pub lint: Option<&'a Linter>,
 }
 
 /// A base image after resolution.
@@ -41,6 +45,8 @@ struct ResolvedBase {
     platform: Platform,
     /// The reference pinned by digest, for registry images with layers.
     pinned: Option<String>,
+    /// The image config as resolved (times kept), for registry images.
+    original: Option<ImageConfig>,
 }
 
 /// A dispatched stage: what later stages build on or copy from.
@@ -50,6 +56,18 @@ pub(super) struct Dispatched {
     pub image: ImageConfig,
     pub platform: Platform,
     pub args: Vec<StageArg>,
+    /// Whether a WORKDIR was set in this build (for `WorkdirRelativePath`).
+    pub workdir_set: bool,
+    /// The config of the registry image at the root of this stage's
+    /// chain of bases (BuildKit's `baseImg`), if there is one.
+    pub base_image: Option<ImageConfig>,
+}
+
+/// What one target platform converts to.
+pub(super) struct Converted {
+    pub state: llb::State,
+    pub config: ImageConfig,
+    pub base_config: Option<ImageConfig>,
 }
 
 impl PlatformContext<'_> {
@@ -59,7 +77,7 @@ impl PlatformContext<'_> {
         stages: &Stages,
         resolver: &dyn ImageResolver,
         cache: &ResolveCache,
-    ) -> Result<(llb::State, ImageConfig)> {
+    ) -> Result<Converted> {
         let opts = self.opts;
         let target_name = match &opts.target {
             Some(t) => t.clone(),
@@ -75,6 +93,36 @@ impl PlatformContext<'_> {
             &target_name,
             &opts.build_args,
         );
+        if let Some(linter) = self.lint {
+            // Base names must also be valid with the defaults alone.
+            let defaults = args::meta_args(
+                global.clone(),
+                &self.lexer,
+                &stages.meta_args,
+                &Default::default(),
+            )
+            .unwrap_or_default();
+            let with_args = args::meta_args(
+                global.clone(),
+                &self.lexer,
+                &stages.meta_args,
+                &opts.build_args,
+            )
+            .unwrap_or_default();
+            let declared = stages
+                .meta_args
+                .iter()
+                .flat_map(|m| m.args.iter().map(|a| a.key.clone()))
+                .collect();
+            checks::check_from_lines(
+                stages,
+                &with_args,
+                &defaults,
+                &declared,
+                &self.lexer,
+                linter,
+            );
+        }
         let global = args::meta_args(global, &self.lexer, &stages.meta_args, &opts.build_args)?;
         let mut graph = StageGraph::build(stages, &global, &self.lexer, &opts.named_contexts)?;
         let target = graph.target(opts.target.as_deref())?;
@@ -115,7 +163,12 @@ impl PlatformContext<'_> {
         let Some(result) = done.get_mut(target).and_then(Option::take) else {
             return Err(ConvertError::new(0, "target stage was not converted"));
         };
-        Ok((result.state, self.finalize_image(result.image)))
+        let base_len = result.base_image.as_ref().map_or(0, |b| b.history.len());
+        Ok(Converted {
+            state: result.state,
+            config: self.finalize_image(result.image, base_len),
+            base_config: result.base_image,
+        })
     }
 
     /// Resolves the image, scratch or context base of every reachable node
@@ -146,10 +199,11 @@ impl PlatformContext<'_> {
                         image: empty_image(&p),
                         platform: p,
                         pinned: None,
+                        original: None,
                     };
                     bases.insert(i, base);
                 }
-                Base::Context(name) => {
+                Base::Context(name) if !self.opts.image_contexts.contains_key(name) => {
                     let state = self
                         .opts
                         .named_contexts
@@ -162,10 +216,22 @@ impl PlatformContext<'_> {
                         image: empty_image(&platform),
                         platform,
                         pinned: None,
+                        original: None,
                     };
                     bases.insert(i, base);
                 }
-                Base::Image(reference) => {
+                // An image context is an image: its config (ENV, WORKDIR,
+                // USER, ...) is resolved and applied as for `FROM <image>`,
+                // as BuildKit's frontend does.
+                Base::Image(_) | Base::Context(_) => {
+                    let reference = match &node.base {
+                        Base::Context(name) => self.opts.image_contexts.get(name),
+                        Base::Image(reference) => Some(reference),
+                        _ => None,
+                    };
+                    let Some(reference) = reference else {
+                        continue;
+                    };
                     let fut = async move {
                         let answer = cache.resolve(resolver, reference, &platform).await;
                         (i, reference, platform, answer)
@@ -177,14 +243,34 @@ impl PlatformContext<'_> {
         for (i, reference, platform, answer) in futures::future::join_all(pending).await {
             let node = &graph.nodes[i];
             let resolved = answer.map_err(|e| {
+                // A name that fails to resolve is often a misspelt stage
+                // (`COPY --from=biulder`): say which, as BuildKit does.
+                let stages: Vec<&str> = graph.nodes[..graph.stage_count]
+                    .iter()
+                    .filter_map(|n| n.name.as_deref())
+                    .collect();
+                let hint =
+                    suggest::hint(&suggest::closest(&node.base_name, &stages).map(str::to_string));
                 ConvertError::new(
                     node.line,
                     format!(
-                        "{}: failed to resolve source metadata for {reference}: {e}",
+                        "{}: failed to resolve source metadata for {reference}: {e}{hint}",
                         node.base_name
                     ),
                 )
             })?;
+            if let Some(linter) = self.lint {
+                let config = &resolved.config;
+                checks::check_base_platform(
+                    linter,
+                    &node.base_name,
+                    &platform,
+                    &config.os,
+                    &config.architecture,
+                    &config.variant,
+                    node.line,
+                );
+            }
             let pinned = if resolved.digest.contains('@') {
                 resolved.digest.clone()
             } else if resolved.digest.is_empty() {
@@ -192,7 +278,8 @@ impl PlatformContext<'_> {
             } else {
                 format!("{reference}@{}", resolved.digest)
             };
-            let mut image = resolved.config;
+            let original = resolved.config;
+            let mut image = original.clone();
             image.created = None;
             let is_scratch =
                 image.rootfs.diff_ids.is_empty() && image.history.iter().all(|h| h.empty_layer);
@@ -209,6 +296,7 @@ impl PlatformContext<'_> {
                 image,
                 platform,
                 pinned: (!is_scratch).then_some(pinned),
+                original: Some(original),
             };
             bases.insert(i, base);
         }
@@ -274,7 +362,7 @@ impl PlatformContext<'_> {
             total: node.cmd_total,
             ..Default::default()
         };
-        let (mut state, mut image, platform, inherited) = match node.base {
+        let (mut state, mut image, platform, inherited, base_image, workdir_set) = match node.base {
             Base::Stage(j) => {
                 let Some(base) = done.get(j).and_then(Option::as_ref) else {
                     return Err(ConvertError::new(node.line, "base stage was not converted"));
@@ -286,6 +374,8 @@ impl PlatformContext<'_> {
                     image,
                     base.platform.clone(),
                     base.args.clone(),
+                    base.base_image.clone(),
+                    base.workdir_set,
                 )
             }
             _ => {
@@ -307,7 +397,14 @@ impl PlatformContext<'_> {
                         .description(DF_CMD_KEY, node.source.clone())
                         .into_state();
                 }
-                (state, image, base.platform.clone(), Vec::new())
+                (
+                    state,
+                    image,
+                    base.platform.clone(),
+                    Vec::new(),
+                    base.original.clone(),
+                    false,
+                )
             }
         };
         steps.total += triggers.len();
@@ -349,6 +446,7 @@ impl PlatformContext<'_> {
                 .applies_to(node.name.as_deref().unwrap_or_default()),
             cmd_set: false,
             stage_index: i,
+            checks: StageChecks::inheriting(workdir_set),
         };
         for cmd in &triggers {
             build.steps.onbuild = true;
@@ -363,12 +461,22 @@ impl PlatformContext<'_> {
             image: build.image,
             platform: build.platform,
             args: build.args,
+            workdir_set: build.checks.workdir_set,
+            base_image,
         })
     }
 
     /// BuildKit's `finalizeResultImage`: `--label`s, and the target
-    /// platform written into the config.
-    fn finalize_image(&self, mut image: ImageConfig) -> ImageConfig {
+    /// platform written into the config; with `SOURCE_DATE_EPOCH`, the
+    /// history entries this build wrote (those after the base image's
+    /// `base_len`) carry that time, as BuildKit's `commitToHistory` does.
+    fn finalize_image(&self, mut image: ImageConfig, base_len: usize) -> ImageConfig {
+        if let Some(epoch) = self.opts.source_date_epoch {
+            let created = config::rfc3339_seconds(epoch);
+            for entry in image.history.iter_mut().skip(base_len) {
+                entry.created = Some(created.clone());
+            }
+        }
         for (k, v) in &self.opts.labels {
             image.config.labels.insert(k.clone(), v.clone());
         }
@@ -391,15 +499,14 @@ impl PlatformContext<'_> {
     }
 }
 
-/// `system.NormalizeWorkdir` for Unix paths: relative to `current`,
-/// cleaned.
+/// `system.NormalizeWorkdir` for Unix paths: a relative path is joined to
+/// `current` and cleaned; an absolute one is kept as written (BuildKit
+/// writes `WORKDIR /a/../b/` into the config and history unchanged).
 pub(super) fn normalize_workdir(current: &str, wd: &str) -> String {
-    let joined = if wd.starts_with('/') {
-        wd.to_string()
-    } else {
-        format!("/{current}/{wd}")
-    };
-    clean(&joined)
+    if wd.starts_with('/') {
+        return wd.to_string();
+    }
+    clean(&format!("/{current}/{wd}"))
 }
 
 /// Go's `path.Clean` for absolute slash paths.

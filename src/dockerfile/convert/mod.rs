@@ -26,6 +26,7 @@
 //! ```
 
 mod args;
+mod checks;
 mod config;
 mod copy;
 mod dispatch;
@@ -43,6 +44,7 @@ use crate::image::ImageConfig;
 use crate::llb;
 use crate::platform::Platform;
 
+use super::lint::{LintConfig, Linter};
 use super::parser::Dockerfile;
 
 /// Looks up base images: the caller's window onto a registry or daemon.
@@ -115,6 +117,14 @@ pub struct ConvertOptions {
     /// `--build-context name=…`: states that replace `FROM name`,
     /// `COPY --from=name` and `RUN --mount=from=name`.
     pub named_contexts: BTreeMap<String, llb::State>,
+    /// The named contexts that are registry images (`docker-image://`),
+    /// by name, with their normalised reference: their config is resolved
+    /// and applied like a `FROM` image's.
+    pub image_contexts: BTreeMap<String, String>,
+    /// `SOURCE_DATE_EPOCH` in seconds: the time written into the history
+    /// entries of this build and given to the directories `WORKDIR`
+    /// creates.
+    pub source_date_epoch: Option<i64>,
 }
 
 impl ConvertOptions {
@@ -130,6 +140,8 @@ impl ConvertOptions {
             context,
             no_cache: NoCache::None,
             named_contexts: BTreeMap::new(),
+            image_contexts: BTreeMap::new(),
+            source_date_epoch: None,
         }
     }
 }
@@ -145,6 +157,11 @@ pub struct PlatformBuild {
     /// The image config (without `created` and without the new layers'
     /// diff ids, which the exporter fills in).
     pub config: ImageConfig,
+    /// The config of the registry image the target stage is built on
+    /// (through its chain of stages), as resolved; `None` for `scratch`
+    /// and named contexts. The exporter uses it to tell the base image's
+    /// history and layers from this build's (`SOURCE_DATE_EPOCH`).
+    pub base_config: Option<ImageConfig>,
 }
 
 /// Why a Dockerfile could not be converted, in BuildKit's words where it
@@ -203,12 +220,41 @@ impl ResolveCache {
     }
 }
 
+/// The build check configuration: the `BUILDKIT_DOCKERFILE_CHECK` build
+/// arg, else the `# check=` directive.
+pub fn lint_config(dockerfile: &Dockerfile, opts: &ConvertOptions) -> Result<LintConfig> {
+    let (text, line) = match opts.build_args.get("BUILDKIT_DOCKERFILE_CHECK") {
+        Some(value) => (value.as_str(), 0),
+        None => match &dockerfile.directives.check {
+            Some(directive) => (directive.value.as_str(), directive.line),
+            None => return Ok(LintConfig::default()),
+        },
+    };
+    LintConfig::parse(text)
+        .map_err(|e| ConvertError::new(line, format!("failed to parse check options: {e}")))
+}
+
 /// Converts `dockerfile` into one build per target platform, in the order
-/// of `opts.target_platforms`.
+/// of `opts.target_platforms`, with the build checks configured by the
+/// Dockerfile (their warnings are dropped; see [`convert_with_linter`]).
 pub async fn convert(
     dockerfile: &Dockerfile,
     opts: &ConvertOptions,
     resolver: &dyn ImageResolver,
+) -> Result<Vec<PlatformBuild>> {
+    let linter = Linter::new(lint_config(dockerfile, opts)?);
+    convert_with_linter(dockerfile, opts, resolver, &linter).await
+}
+
+/// [`convert`], reporting the build checks' warnings to `linter` (those
+/// found before an error too). With `error=true` in its configuration,
+/// the caller turns warnings into an error ([`Linter::error`]) once the
+/// conversion succeeded, as BuildKit does.
+pub async fn convert_with_linter(
+    dockerfile: &Dockerfile,
+    opts: &ConvertOptions,
+    resolver: &dyn ImageResolver,
+    linter: &Linter,
 ) -> Result<Vec<PlatformBuild>> {
     let stages = dockerfile
         .stages()
@@ -225,21 +271,25 @@ pub async fn convert(
     } else {
         opts.target_platforms.clone()
     };
+    checks::check_dockerfile(dockerfile, &stages, linter);
     let cache = ResolveCache::default();
     let mut out = Vec::with_capacity(targets.len());
-    for target in &targets {
+    for (i, target) in targets.iter().enumerate() {
         let ctx = dispatch::PlatformContext {
             opts,
             target: target.clone(),
             implicit_target: implicit,
             multi_platform: targets.len() > 1,
             lexer: dockerfile.lexer(),
+            // BuildKit's frontend reports for its first platform only.
+            lint: (i == 0).then_some(linter),
         };
-        let (state, config) = ctx.convert(&stages, resolver, &cache).await?;
+        let converted = ctx.convert(&stages, resolver, &cache).await?;
         out.push(PlatformBuild {
             platform: target.clone(),
-            state,
-            config,
+            state: converted.state,
+            config: converted.config,
+            base_config: converted.base_config,
         });
     }
     Ok(out)

@@ -28,6 +28,8 @@ pub(super) struct StageBuild<'a> {
     pub ignore_cache: bool,
     pub cmd_set: bool,
     pub stage_index: usize,
+    /// State of the build checks that look back within the stage.
+    pub checks: super::checks::StageChecks,
 }
 
 impl StageBuild<'_> {
@@ -56,6 +58,7 @@ impl StageBuild<'_> {
 
     /// Applies one instruction.
     pub(super) fn dispatch(&mut self, cmd: &Command) -> Result<()> {
+        self.check_command(cmd);
         let line = cmd.span.start;
         let err = |m: String| ConvertError::new(line, m);
         match &cmd.instruction {
@@ -126,6 +129,9 @@ impl StageBuild<'_> {
                     let mut mkdir = llb::Mkdir::new(&wd, 0o755).make_parents(true);
                     if !self.image.config.user.is_empty() {
                         mkdir = mkdir.chown(llb::Chown::parse(&self.image.config.user));
+                    }
+                    if let Some(epoch) = self.ctx.opts.source_date_epoch {
+                        mkdir = mkdir.timestamp(config::system_time(epoch));
                     }
                     let name = self.step_name(&cmd.source);
                     let op = llb::FileOp::new(mkdir)

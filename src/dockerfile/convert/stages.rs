@@ -97,10 +97,12 @@ impl StageGraph {
             let base = if let Some(n) = named_ctx {
                 Base::Context(n.clone())
             } else {
-                let lower = base_name.to_lowercase();
+                // Stage names are stored lower-cased, and BuildKit looks
+                // the base up as written: `FROM Build` is an image name,
+                // never the stage `build`.
                 let earlier = nodes
                     .iter()
-                    .position(|n| n.name.as_deref() == Some(lower.as_str()));
+                    .position(|n| n.name.as_deref() == Some(base_name.as_str()));
                 match earlier {
                     Some(j) => Base::Stage(j),
                     None => image_base(&base_name, named_contexts, line)?,

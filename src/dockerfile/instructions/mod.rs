@@ -11,7 +11,7 @@ mod flags;
 mod mount;
 mod parse;
 mod stages;
-mod suggest;
+pub(crate) mod suggest;
 #[cfg(test)]
 mod tests;
 

@@ -1,6 +1,7 @@
 //! Converter tests: a fake resolver with canned image configs, helpers to
 //! marshal and inspect the graphs, and tests by topic.
 
+mod check_tests;
 mod config_tests;
 mod copy_tests;
 mod run_tests;

@@ -1,0 +1,2 @@
+FROM localhost:5000/busybox
+RUN --mount=type=secret,id=token,required=maybe true

@@ -1,0 +1,2 @@
+FROM localhost:5000/busybox
+CMD ["echo", 1, true]

@@ -1,0 +1,2 @@
+ARG =value
+FROM localhost:5000/busybox

@@ -1,0 +1,2 @@
+ARG PLATFORM
+FROM --platform=$PLATFORM localhost:5000/busybox

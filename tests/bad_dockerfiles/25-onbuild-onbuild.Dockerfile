@@ -1,0 +1,2 @@
+FROM localhost:5000/busybox
+ONBUILD ONBUILD RUN true

@@ -1,0 +1,2 @@
+FROM localhost:5000/busybox
+HEALTHCHECK --interval=soon CMD true

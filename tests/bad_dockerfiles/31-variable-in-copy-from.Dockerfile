@@ -1,0 +1,3 @@
+ARG STAGE=base
+FROM localhost:5000/busybox
+COPY --from=$STAGE /a /b

@@ -1,0 +1,2 @@
+FROM localhost:5000/busybox
+ADD --checksum=sha256:0000 a.txt /a

@@ -1,0 +1,2 @@
+# escape=x
+FROM localhost:5000/busybox

@@ -1,0 +1,3 @@
+# escape=`
+# escape=\\
+FROM localhost:5000/busybox

@@ -1,0 +1,2 @@
+FROM localhost:5000/busybox
+COPY only-a-source

@@ -1,0 +1,3 @@
+ARG SRC=base
+FROM localhost:5000/busybox
+RUN --mount=type=bind,from=$SRC,target=/s true

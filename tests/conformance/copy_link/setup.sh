@@ -1,0 +1,1 @@
+mkdir -p t/in && printf 'tarred\n' > t/in/file && tar -cf a.tar -C t in && rm -rf t
