@@ -26,7 +26,7 @@ use crossbuild::platform::Platform;
 use prost::Message;
 
 /// Flags of `crossbuild build`, named as in `docker buildx build`.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct BuildArgs {
     /// The build context directory.
     #[arg(default_value = ".")]
@@ -39,16 +39,16 @@ pub struct BuildArgs {
     pub platforms: Vec<String>,
     /// Image names (repeatable).
     #[arg(short = 't', long = "tag")]
-    tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// Push the image (shorthand for --output type=image,push=true).
     #[arg(long)]
-    push: bool,
+    pub(crate) push: bool,
     /// Load the image into the Docker engine (shorthand for --output type=docker).
     #[arg(long)]
-    load: bool,
+    pub(crate) load: bool,
     /// Outputs: type=image|registry|local|tar|oci|docker|cacheonly,... or a directory, or - for a tar on stdout.
     #[arg(short = 'o', long = "output")]
-    outputs: Vec<String>,
+    pub(crate) outputs: Vec<String>,
     /// Build-time variables (KEY=VALUE, or KEY to take it from the environment).
     #[arg(long = "build-arg")]
     build_args: Vec<String>,
@@ -106,6 +106,13 @@ pub struct BuildArgs {
     /// Build with a frontend image (BuildKit's gateway.v0, like `# syntax=IMAGE`) instead of compiling in-process.
     #[arg(long = "frontend-image", value_name = "IMAGE", conflicts_with_all = ["llb", "reference_frontend"])]
     frontend_image: Option<String>,
+    /// Build these platforms on this BuildKit node (PLATFORM[,PLATFORM...]=ADDRESS, repeatable); each node pushes by digest, then one index is pushed under -t (needs --push).
+    #[arg(
+        long = "node",
+        value_name = "PLATFORMS=ADDRESS",
+        conflicts_with = "llb"
+    )]
+    pub(crate) nodes: Vec<String>,
 }
 
 impl BuildArgs {
@@ -136,6 +143,7 @@ impl BuildArgs {
             ("--llb", self.llb.is_some()),
             ("--reference-frontend", self.reference_frontend),
             ("--frontend-image", self.frontend_image.is_some()),
+            ("--node", !self.nodes.is_empty()),
         ];
         given
             .into_iter()
@@ -469,6 +477,9 @@ pub async fn prepare(
 /// Runs `crossbuild build`.
 pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
     let progress = progress_mode(&args)?;
+    if !args.nodes.is_empty() {
+        return super::build_nodes::run(lookup, &args, progress).await;
+    }
     let prepared = prepare(lookup, &args, progress).await?;
     if prepared.exports.is_empty() {
         eprintln!(
@@ -622,7 +633,7 @@ pub fn render_build_error(error: BuildError, progress: ProgressMode) -> String {
 /// The build's warnings once more at the end, as buildx lists them, each
 /// with the file and line it is about (not in `quiet` or `rawjson` mode,
 /// which show nothing or everything).
-fn print_warnings(warnings: &[Warning], progress: ProgressMode) {
+pub fn print_warnings(warnings: &[Warning], progress: ProgressMode) {
     if warnings.is_empty() || matches!(progress, ProgressMode::Quiet | ProgressMode::RawJson) {
         return;
     }

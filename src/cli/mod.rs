@@ -1,6 +1,7 @@
 //! The subcommands of the `crossbuild` CLI, one module each.
 
 pub mod build;
+pub mod build_nodes;
 pub mod cache;
 pub mod debug;
 pub mod inspect;

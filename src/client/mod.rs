@@ -13,6 +13,7 @@ pub mod engine;
 pub mod entitlements;
 pub mod filesync;
 pub mod gateway;
+pub mod nodes;
 pub mod output;
 pub mod progress;
 pub mod session;

@@ -176,9 +176,6 @@ pub enum OutputError {
     /// Pushing an image that has no name.
     #[error("tag is needed when pushing to registry")]
     TagRequiredForPush,
-    /// `push-by-digest` is not implemented by the Docker engine's exporter.
-    #[error("push-by-digest is not implemented by the Docker engine's image exporter")]
-    PushByDigestOnDockerEngine,
 }
 
 /// Attributes BuildKit's exporters parse with `strconv.ParseBool`; checked
@@ -446,24 +443,28 @@ pub fn resolve_exports(flags: &OutputFlags) -> Result<Vec<ExportSpec>, OutputErr
 /// Rewrites exporters for a Docker engine's embedded BuildKit, as buildx does
 /// for its `docker` driver: `image` becomes `moby` (the engine's own image
 /// store), and a docker output that would be loaded into the engine becomes
-/// `moby` too, since the image is already there.
+/// `moby` too, since the image is already there. A pushed `image` with
+/// `push-by-digest=true` stays `image`: the engine's `moby` exporter names
+/// every image with a tag and so cannot push by digest, while BuildKit's own
+/// image exporter, which the engine's BuildKit also serves, can (tested by
+/// the `--node` builds, which push this way; buildx refuses it instead).
 pub fn adapt_for_docker_engine(specs: Vec<ExportSpec>) -> Result<Vec<ExportSpec>, OutputError> {
     specs
         .into_iter()
         .map(|mut spec| {
+            let by_digest = spec
+                .attrs
+                .get("push-by-digest")
+                .and_then(|v| parse_go_bool(v))
+                .unwrap_or(false);
+            if spec.kind == ExporterKind::Image && spec.pushes() && by_digest {
+                return Ok(spec);
+            }
             let into_engine = spec.kind == ExporterKind::Image
                 || (spec.kind == ExporterKind::Docker && spec.target == ExportTarget::DockerLoad);
             if into_engine {
                 spec.kind = ExporterKind::Moby;
                 spec.target = ExportTarget::None;
-                let by_digest = spec
-                    .attrs
-                    .get("push-by-digest")
-                    .and_then(|v| parse_go_bool(v))
-                    .unwrap_or(false);
-                if spec.pushes() && by_digest {
-                    return Err(OutputError::PushByDigestOnDockerEngine);
-                }
             }
             Ok(spec)
         })

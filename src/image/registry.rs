@@ -1,10 +1,14 @@
 //! Reading images from a registry (Docker Registry HTTP API v2), enough to
 //! inspect what a multi-platform build pushed: the index, each platform's
-//! manifest and config, and BuildKit's attestation manifests.
+//! manifest and config, and BuildKit's attestation manifests; and storing
+//! one index manifest, which is how builds on several nodes
+//! (`build --node`) are joined into one image.
 //!
 //! A small client on hyper, which is already in the tree, rather than a
-//! registry crate: inspecting needs three GETs and the token dance, and
-//! crossbuild's pushes go through BuildKit anyway. Only plain HTTP is
+//! registry crate: inspecting needs three GETs and the token dance, joining
+//! nodes one PUT of a manifest whose blobs are all pushed already, and the
+//! layers themselves go through BuildKit. A crate such as oci-client would
+//! bring reqwest and a second TLS stack for those few requests. Only plain HTTP is
 //! spoken, and only to loopback registries (`localhost`, `127.0.0.1`,
 //! `[::1]`) — what Docker also treats as insecure by default. HTTPS is not
 //! supported yet: there is no TLS client in the tree, and every other host
@@ -18,7 +22,8 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use http_body_util::{BodyExt, Empty};
+use http::Method;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use serde::Serialize;
 
@@ -258,6 +263,113 @@ impl RegistryClient {
     }
 }
 
+/// A manifest or index as the registry stored it.
+#[derive(Debug, Clone)]
+pub struct StoredManifest {
+    /// Its media type (the registry's `Content-Type`).
+    pub media_type: String,
+    /// Its digest.
+    pub digest: String,
+    /// The exact bytes, which the digest is of.
+    pub body: Bytes,
+}
+
+impl RegistryClient {
+    /// Reads the manifest or index `reference` (a tag or digest) of
+    /// `image`'s repository.
+    pub async fn get_manifest(
+        &self,
+        image: &ImageRef,
+        reference: &str,
+    ) -> Result<StoredManifest, RegistryError> {
+        check_reachable(image)?;
+        let mut session = Session::new(self, image).await;
+        let fetched = session.get_manifest(reference).await?;
+        let digest = crate::llb::digest_of(&fetched.body);
+        // The registry's word is checked, not trusted: what we read is
+        // what we will point an index at.
+        if reference.starts_with("sha256:") && digest != reference {
+            return Err(invalid(
+                image,
+                "manifest",
+                format!("asked for {reference}, got bytes of {digest}"),
+            ));
+        }
+        Ok(StoredManifest {
+            media_type: fetched.media_type,
+            digest,
+            body: fetched.body,
+        })
+    }
+
+    /// Reads the blob `digest` (an image config) of `image`'s repository.
+    pub async fn get_blob(&self, image: &ImageRef, digest: &str) -> Result<Bytes, RegistryError> {
+        check_reachable(image)?;
+        let mut session = Session::new(self, image).await;
+        let body = session.get_blob(digest).await?;
+        if crate::llb::digest_of(&body) != digest {
+            return Err(invalid(
+                image,
+                "blob",
+                format!("{digest} does not match its bytes"),
+            ));
+        }
+        Ok(body)
+    }
+
+    /// Whether the repository of `image` holds the manifest `reference`
+    /// (a HEAD request).
+    pub async fn has_manifest(
+        &self,
+        image: &ImageRef,
+        reference: &str,
+    ) -> Result<bool, RegistryError> {
+        check_reachable(image)?;
+        let mut session = Session::new(self, image).await;
+        let path = format!("/v2/{}/manifests/{reference}", image.repository);
+        let response = session
+            .exchange(Method::HEAD, &path, MANIFEST_ACCEPT, None, Bytes::new())
+            .await?;
+        match response.status {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Err(session.status_error("HEAD", &path, &response)),
+        }
+    }
+
+    /// Stores `body` (a manifest or index of `media_type`) under
+    /// `reference` (a tag) in the repository of `image`; returns its digest.
+    pub async fn put_manifest(
+        &self,
+        image: &ImageRef,
+        reference: &str,
+        media_type: &str,
+        body: Bytes,
+    ) -> Result<String, RegistryError> {
+        check_reachable(image)?;
+        let mut session = Session::new(self, image).await;
+        let digest = crate::llb::digest_of(&body);
+        let path = format!("/v2/{}/manifests/{reference}", image.repository);
+        let response = session
+            .exchange(Method::PUT, &path, "*/*", Some(media_type), body)
+            .await?;
+        match response.status {
+            200..=202 => Ok(digest),
+            _ => Err(session.status_error("PUT", &path, &response)),
+        }
+    }
+}
+
+fn check_reachable(image: &ImageRef) -> Result<(), RegistryError> {
+    if image.is_loopback() {
+        Ok(())
+    } else {
+        Err(RegistryError::Unsupported {
+            host: image.host.clone(),
+        })
+    }
+}
+
 fn parse_manifest(image: &ImageRef, body: &[u8]) -> Result<Manifest, RegistryError> {
     Manifest::from_json(body).map_err(|e| invalid(image, "manifest", e))
 }
@@ -320,32 +432,59 @@ impl<'a> Session<'a> {
 
     /// GETs `path`, answering one authentication challenge.
     async fn get(&mut self, path: &str, accept: &str) -> Result<Fetched, RegistryError> {
-        let mut response = self.send(path, accept).await?;
-        if response.status == 401 && self.authorization.is_none() {
-            self.authorization = self.authorize(&response.challenge).await?;
-            if self.authorization.is_some() {
-                response = self.send(path, accept).await?;
-            }
-        }
+        let response = self
+            .exchange(Method::GET, path, accept, None, Bytes::new())
+            .await?;
         match response.status {
             200 => Ok(Fetched {
                 media_type: response.content_type,
                 digest: response.digest,
                 body: response.body,
             }),
-            404 => Err(RegistryError::NotFound {
+            _ => Err(self.status_error("GET", path, &response)),
+        }
+    }
+
+    /// Sends one request, answering one authentication challenge: the
+    /// first for the session, or a new one (a push asks for a wider scope
+    /// than the pulls before it).
+    async fn exchange(
+        &mut self,
+        method: Method,
+        path: &str,
+        accept: &str,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> Result<Response, RegistryError> {
+        let mut response = self
+            .send(method.clone(), path, accept, content_type, body.clone())
+            .await?;
+        if response.status == 401 && !response.challenge.is_empty() {
+            let authorization = self.authorize(&response.challenge).await?;
+            if authorization.is_some() && authorization != self.authorization {
+                self.authorization = authorization;
+                response = self.send(method, path, accept, content_type, body).await?;
+            }
+        }
+        Ok(response)
+    }
+
+    /// The error for an unexpected answer.
+    fn status_error(&self, method: &str, path: &str, response: &Response) -> RegistryError {
+        match response.status {
+            404 => RegistryError::NotFound {
                 image: self.image.normalized.clone(),
                 detail: registry_error_text(&response.body),
-            }),
-            401 | 403 => Err(RegistryError::Unauthorized {
+            },
+            401 | 403 => RegistryError::Unauthorized {
                 host: self.image.host.clone(),
                 image: self.image.normalized.clone(),
                 status: response.status,
-            }),
-            status => Err(self.http_error(format!(
-                "GET {path}: HTTP {status}: {}",
+            },
+            status => self.http_error(format!(
+                "{method} {path}: HTTP {status}: {}",
                 registry_error_text(&response.body)
-            ))),
+            )),
         }
     }
 
@@ -379,9 +518,17 @@ impl<'a> Session<'a> {
         } else {
             format!("{}?{}", realm_ref.1, query.join("&"))
         };
-        let response = request(&realm_ref.0, &path, "application/json", basic.as_deref())
-            .await
-            .map_err(|m| self.http_error(m))?;
+        let response = request(
+            &realm_ref.0,
+            Method::GET,
+            &path,
+            "application/json",
+            basic.as_deref(),
+            None,
+            Bytes::new(),
+        )
+        .await
+        .map_err(|m| self.http_error(m))?;
         if response.status != 200 {
             return Err(RegistryError::Unauthorized {
                 host: self.image.host.clone(),
@@ -398,12 +545,22 @@ impl<'a> Session<'a> {
         Ok(Some(format!("Bearer {token}")))
     }
 
-    async fn send(&self, path: &str, accept: &str) -> Result<Response, RegistryError> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        accept: &str,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> Result<Response, RegistryError> {
         request(
             &self.image.host,
+            method,
             path,
             accept,
             self.authorization.as_deref(),
+            content_type,
+            body,
         )
         .await
         .map_err(|m| self.http_error(m))
@@ -504,12 +661,15 @@ struct Response {
     body: Bytes,
 }
 
-/// One HTTP/1.1 GET on a fresh connection.
+/// One HTTP/1.1 request on a fresh connection.
 async fn request(
     host: &str,
+    method: Method,
     path: &str,
     accept: &str,
     authorization: Option<&str>,
+    content_type: Option<&str>,
+    body: Bytes,
 ) -> Result<Response, String> {
     let stream = tokio::net::TcpStream::connect(host)
         .await
@@ -523,20 +683,26 @@ async fn request(
             tracing::debug!(error = %e, "registry connection ended");
         }
     });
-    let mut builder = http::Request::get(path)
+    let verb = method.to_string();
+    let mut builder = http::Request::builder()
+        .method(method)
+        .uri(path)
         .header(http::header::HOST, host)
         .header(http::header::ACCEPT, accept)
         .header(http::header::USER_AGENT, "crossbuild");
     if let Some(value) = authorization {
         builder = builder.header(http::header::AUTHORIZATION, value);
     }
+    if let Some(value) = content_type {
+        builder = builder.header(http::header::CONTENT_TYPE, value);
+    }
     let req = builder
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| format!("GET {path}: {e}"))?;
+        .body(Full::new(body))
+        .map_err(|e| format!("{verb} {path}: {e}"))?;
     let response = sender
         .send_request(req)
         .await
-        .map_err(|e| format!("GET {path}: {e}"))?;
+        .map_err(|e| format!("{verb} {path}: {e}"))?;
     let header = |name: &str| {
         response
             .headers()
@@ -553,7 +719,7 @@ async fn request(
         .into_body()
         .collect()
         .await
-        .map_err(|e| format!("GET {path}: reading the body: {e}"))?
+        .map_err(|e| format!("{verb} {path}: reading the body: {e}"))?
         .to_bytes();
     driver.abort();
     let digest = if digest.is_empty() {
