@@ -273,9 +273,10 @@ pub async fn convert_with_linter(
     };
     checks::check_dockerfile(dockerfile, &stages, linter);
     let cache = ResolveCache::default();
-    let mut out = Vec::with_capacity(targets.len());
-    for (i, target) in targets.iter().enumerate() {
-        let ctx = dispatch::PlatformContext {
+    let contexts: Vec<dispatch::PlatformContext> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, target)| dispatch::PlatformContext {
             opts,
             target: target.clone(),
             implicit_target: implicit,
@@ -283,14 +284,28 @@ pub async fn convert_with_linter(
             lexer: dockerfile.lexer(),
             // BuildKit's frontend reports for its first platform only.
             lint: (i == 0).then_some(linter),
-        };
-        let converted = ctx.convert(&stages, resolver, &cache).await?;
-        out.push(PlatformBuild {
-            platform: target.clone(),
-            state: converted.state,
-            config: converted.config,
-            base_config: converted.base_config,
-        });
-    }
-    Ok(out)
+        })
+        .collect();
+    // The platforms are converted together so that their base image
+    // lookups (one daemon round trip each) overlap instead of queueing;
+    // errors still come in platform order.
+    let converted = futures::future::join_all(
+        contexts
+            .iter()
+            .map(|ctx| ctx.convert(&stages, resolver, &cache)),
+    )
+    .await;
+    targets
+        .into_iter()
+        .zip(converted)
+        .map(|(platform, converted)| {
+            let converted = converted?;
+            Ok(PlatformBuild {
+                platform,
+                state: converted.state,
+                config: converted.config,
+                base_config: converted.base_config,
+            })
+        })
+        .collect()
 }
