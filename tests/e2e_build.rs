@@ -396,3 +396,98 @@ async fn provenance_attestations_are_pushed_per_platform() {
         );
     }
 }
+
+#[tokio::test]
+async fn sbom_attestations_come_from_the_chosen_generator() {
+    if common::daemon_or_skip("sbom_attestations_come_from_the_chosen_generator")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    // BuildKit's default generator cannot be pulled offline; a minimal one
+    // following the SBOM generator protocol is built and pushed first.
+    let scanner_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sbom_scanner");
+    let scanner = "localhost:5000/crossbuild-e2e/sbom-scanner:1";
+    let pushed = common::crossbuild(
+        &scanner_dir,
+        &[
+            "build",
+            "--progress",
+            "quiet",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-t",
+            scanner,
+            "--push",
+            ".",
+        ],
+    );
+    assert!(pushed.status.success(), "{}", stderr(&pushed));
+
+    let context = context_with("FROM localhost:5000/busybox:latest\nRUN echo hi > /sbom-marker\n");
+    let output = common::crossbuild(
+        context.path(),
+        &[
+            "build",
+            "--progress",
+            "quiet",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--sbom",
+            &format!("generator={scanner}"),
+            "-t",
+            "localhost:5000/crossbuild-e2e/sbom:1",
+            "--push",
+            ".",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let index = common::registry_manifest("crossbuild-e2e/sbom", "1");
+    let attestations: Vec<&serde_json::Value> = index["manifests"]
+        .as_array()
+        .expect("an index")
+        .iter()
+        .filter(|m| m["annotations"]["vnd.docker.reference.type"] == "attestation-manifest")
+        .collect();
+    assert_eq!(attestations.len(), 2, "one per platform: {index}");
+    for attestation in attestations {
+        let digest = attestation["digest"].as_str().expect("digest");
+        let manifest = common::registry_manifest("crossbuild-e2e/sbom", digest);
+        let sbom = manifest["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .find(|l| l["annotations"]["in-toto.io/predicate-type"] == "https://spdx.dev/Document")
+            .unwrap_or_else(|| panic!("no SPDX statement in {manifest}"));
+        let blob = std::process::Command::new("curl")
+            .args([
+                "-sf",
+                &format!(
+                    "http://127.0.0.1:5000/v2/crossbuild-e2e/sbom/blobs/{}",
+                    sbom["digest"].as_str().expect("digest")
+                ),
+            ])
+            .output()
+            .expect("run curl");
+        let statement: serde_json::Value =
+            serde_json::from_slice(&blob.stdout).expect("an in-toto statement");
+        assert_eq!(statement["predicateType"], "https://spdx.dev/Document");
+        // The scan saw the built root file system, and BuildKit named the
+        // image it describes as the subject.
+        assert!(
+            statement["predicate"]["files"]
+                .as_array()
+                .expect("files")
+                .iter()
+                .any(|f| f["fileName"] == "./sbom-marker"),
+            "{statement}"
+        );
+        assert!(
+            statement["subject"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty()),
+            "{statement}"
+        );
+    }
+}
