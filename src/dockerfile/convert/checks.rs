@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::dockerfile::instructions::{Command, Instruction, Stages};
+use crate::dockerfile::instructions::{suggest, Command, Instruction, Stages};
 use crate::dockerfile::lint::{self, Linter, Rule};
 use crate::dockerfile::parser::Dockerfile;
 use crate::dockerfile::shell::Lexer;
@@ -52,28 +52,13 @@ pub(super) fn search<'a>(
         if option == value {
             return None;
         }
-        let distance = levenshtein(value, option);
+        let distance = suggest::levenshtein(value, option);
         if distance < min {
             min = distance;
             best = Some(option);
         }
     }
     best
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
 }
 
 /// The keyword as written: the first word of an instruction's source.

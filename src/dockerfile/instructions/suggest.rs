@@ -17,7 +17,9 @@ pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str>
     (distance > 0 && distance <= threshold).then_some(best)
 }
 
-fn levenshtein(a: &str, b: &str) -> usize {
+/// The edit distance between `a` and `b` (insertions, deletions and
+/// substitutions of characters).
+pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
