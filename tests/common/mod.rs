@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod fault_proxy;
 pub mod image_diff;
 pub mod oci;
 pub mod tree;
