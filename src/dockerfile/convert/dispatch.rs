@@ -177,13 +177,7 @@ impl PlatformContext<'_> {
         for (i, reference, platform, answer) in futures::future::join_all(pending).await {
             let node = &graph.nodes[i];
             let resolved = answer.map_err(|e| {
-                ConvertError::new(
-                    node.line,
-                    format!(
-                        "{}: failed to resolve source metadata for {reference}: {e}",
-                        node.base_name
-                    ),
-                )
+                ConvertError::new(node.line, resolve_error(reference, &platform, &e))
             })?;
             let pinned = if resolved.digest.contains('@') {
                 resolved.digest.clone()
@@ -415,4 +409,16 @@ pub(super) fn clean(p: &str) -> String {
         }
     }
     format!("/{}", parts.join("/"))
+}
+
+/// `<reference> for <platform>: <reason>`. The daemon's answer repeats the
+/// reference (`failed to resolve source metadata for R: R: not found`) and
+/// the transports prefix it with their call (`resolve R for P: `): say the
+/// reference once, with the platform it was looked up for (an image can
+/// exist for some platforms only).
+fn resolve_error(reference: &str, platform: &Platform, error: &str) -> String {
+    let reason = error
+        .rsplit_once(&format!("{reference}: "))
+        .map_or(error, |(_, reason)| reason);
+    format!("{reference} for {platform}: {reason}")
 }

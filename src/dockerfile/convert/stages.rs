@@ -36,8 +36,6 @@ pub(super) struct StageNode {
     /// The name shown in progress output (`build`, `stage-2`, or empty
     /// when the Dockerfile has a single stage).
     pub display: String,
-    /// The base name after expansion.
-    pub base_name: String,
     /// What it starts from.
     pub base: Base,
     /// `FROM --platform=` after expansion.
@@ -131,7 +129,6 @@ impl StageGraph {
             nodes.push(StageNode {
                 name: st.name.clone(),
                 display,
-                base_name,
                 base,
                 platform,
                 commands,
@@ -215,7 +212,6 @@ impl StageGraph {
         self.nodes.push(StageNode {
             name: None,
             display: String::new(),
-            base_name: from.to_string(),
             base,
             platform: None,
             commands: Vec::new(),
