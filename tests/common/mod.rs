@@ -7,6 +7,7 @@
 pub mod fault_proxy;
 pub mod image_diff;
 pub mod oci;
+pub mod registry;
 pub mod tree;
 
 use crossbuild::client::{self, Daemon, Lookup};
