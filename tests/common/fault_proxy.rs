@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
@@ -51,6 +51,7 @@ pub struct FaultProxy {
     /// The address to give crossbuild (`unix:///...` or `tcp://...`).
     pub address: String,
     accepted: Arc<AtomicUsize>,
+    recorded: Recorded,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     _dir: Option<tempfile::TempDir>,
@@ -79,6 +80,8 @@ impl FaultProxy {
             )
         };
         let counter = accepted.clone();
+        let recorded = Recorded::default();
+        let record = recorded.clone();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -97,7 +100,7 @@ impl FaultProxy {
                     }
                 };
                 tokio::select! {
-                    _ = serve(listener, upstream, fault, counter) => {}
+                    _ = serve(listener, upstream, fault, counter, record) => {}
                     _ = stop_rx => {}
                 }
             });
@@ -106,6 +109,7 @@ impl FaultProxy {
         FaultProxy {
             address,
             accepted,
+            recorded,
             stop: Some(stop_tx),
             thread: Some(thread),
             _dir: dir,
@@ -115,6 +119,12 @@ impl FaultProxy {
     /// How many connections crossbuild opened through the proxy so far.
     pub fn connections(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Every byte crossbuild sent, per connection in the order they were
+    /// opened (recorded on connections without a fault).
+    pub fn sent_by_client(&self) -> Vec<Vec<u8>> {
+        self.recorded.lock().unwrap().clone()
     }
 
     /// The unix socket path, for a unix proxy.
@@ -134,6 +144,8 @@ impl Drop for FaultProxy {
     }
 }
 
+type Recorded = Arc<Mutex<Vec<Vec<u8>>>>;
+
 enum StdListener {
     Unix(std::os::unix::net::UnixListener),
     Tcp(std::net::TcpListener),
@@ -152,6 +164,7 @@ async fn serve(
     upstream: Upstream,
     fault: Option<Fault>,
     accepted: Arc<AtomicUsize>,
+    recorded: Recorded,
 ) {
     loop {
         let client: Box<dyn Io> = match &listener {
@@ -167,6 +180,8 @@ async fn serve(
         let index = accepted.fetch_add(1, Ordering::SeqCst);
         let fault = fault.filter(|f| index >= f.from_connection);
         let upstream = upstream.clone();
+        let recorded = recorded.clone();
+        recorded.lock().unwrap().push(Vec::new());
         tokio::spawn(async move {
             let daemon: Box<dyn Io> = match &upstream {
                 Upstream::Unix(path) => match UnixStream::connect(path).await {
@@ -178,17 +193,41 @@ async fn serve(
                     Err(_) => return,
                 },
             };
-            relay(client, daemon, fault).await;
+            match fault {
+                Some(fault) => relay(client, daemon, fault).await,
+                None => record_relay(client, daemon, recorded, index).await,
+            }
         });
     }
 }
 
-/// Copies both ways until either side closes or the fault triggers.
-async fn relay(mut client: Box<dyn Io>, mut daemon: Box<dyn Io>, fault: Option<Fault>) {
-    let Some(fault) = fault else {
-        let _ = tokio::io::copy_bidirectional(&mut client, &mut daemon).await;
-        return;
+/// Copies both ways, keeping what the client sends.
+async fn record_relay(client: Box<dyn Io>, daemon: Box<dyn Io>, recorded: Recorded, index: usize) {
+    let (mut client_read, mut client_write) = tokio::io::split(client);
+    let (mut daemon_read, mut daemon_write) = tokio::io::split(daemon);
+    let upward = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match client_read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            recorded.lock().unwrap()[index].extend_from_slice(&buf[..n]);
+            if daemon_write.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = daemon_write.shutdown().await;
     };
+    let downward = async {
+        let _ = tokio::io::copy(&mut daemon_read, &mut client_write).await;
+        let _ = client_write.shutdown().await;
+    };
+    tokio::join!(upward, downward);
+}
+
+/// Copies both ways until either side closes or the fault triggers.
+async fn relay(client: Box<dyn Io>, daemon: Box<dyn Io>, fault: Fault) {
     if let Action::Delay(delay) = fault.action {
         delayed_relay(client, daemon, delay).await;
         return;
