@@ -1,6 +1,7 @@
 //! The `crossbuild` command line: parses flags, calls the library, renders
 //! errors. Nothing here knows BuildKit's protocol.
 
+#[macro_use]
 mod cli;
 
 /// mimalloc instead of glibc's malloc: compiling a Dockerfile allocates
@@ -109,7 +110,6 @@ enum DebugCommand {
 }
 
 fn main() -> ExitCode {
-    restore_sigpipe();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -134,16 +134,6 @@ fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Rust ignores SIGPIPE, which turns `crossbuild du | head` into a panic
-/// on the next write; a command-line tool should just stop, like `cat`.
-fn restore_sigpipe() {
-    // SAFETY: called first thing in main, before any thread exists;
-    // SIG_DFL is a valid disposition for SIGPIPE.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -391,15 +391,25 @@ fn normalize_arch(arch: &str, variant: &str) -> (String, Option<String>) {
                 variant.to_string()
             },
         ),
-        "aarch64" | "arm64" => (
-            "arm64",
-            match variant {
-                "8" | "v8" | "v8.0" => String::new(),
-                "9" | "9.0" | "v9.0" => "v9".to_string(),
-                v if v.starts_with('8') || v.starts_with('9') => format!("v{v}"),
-                v => v.to_string(),
-            },
-        ),
+        "aarch64" | "arm64" => {
+            // A bare version is a `v` version (`8.2` = `v8.2`); then
+            // containerd's rules. Prefixing first keeps normalising
+            // idempotent: `8.0` once became `v8.0`, which normalised again
+            // to nothing (found by fuzzing).
+            let versioned = if variant.starts_with('8') || variant.starts_with('9') {
+                format!("v{variant}")
+            } else {
+                variant.to_string()
+            };
+            (
+                "arm64",
+                match versioned.as_str() {
+                    "v8" | "v8.0" => String::new(),
+                    "v9.0" => "v9".to_string(),
+                    _ => versioned,
+                },
+            )
+        }
         "armhf" => ("arm", "v7".to_string()),
         "armel" => ("arm", "v6".to_string()),
         "arm" => (

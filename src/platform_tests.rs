@@ -19,6 +19,10 @@ fn normalises_like_containerd() {
         ("linux/arm64/v8.0", "linux/arm64"),
         ("linux/arm64/9", "linux/arm64/v9"),
         ("linux/arm64/8.2", "linux/arm64/v8.2"),
+        // Found by fuzzing (fuzz/artifacts/platform): `8.0` became `v8.0`,
+        // which printed and parsed again as `linux/arm64`.
+        ("arm64/8.0", "linux/arm64"),
+        ("linux/arm64/9.0", "linux/arm64/v9"),
         ("arm", "linux/arm/v7"),
         ("linux/arm", "linux/arm/v7"),
         ("linux/arm/7", "linux/arm/v7"),
@@ -49,6 +53,8 @@ fn normalises_like_containerd() {
     for (input, want) in cases {
         assert_eq!(p(input).to_string(), want, "input {input:?}");
         assert_eq!(p(input).normalized_id(), want);
+        // What is printed parses to itself.
+        assert_eq!(p(want).to_string(), want, "input {input:?}");
     }
 }
 

@@ -134,3 +134,85 @@ async fn sigint_during_a_context_upload() {
     assert_one_message(&log, "interrupted: the build was cancelled", took);
     small_build_works(dir.path());
 }
+
+#[tokio::test]
+async fn sigint_during_a_push() {
+    if common::daemon_or_skip("sigint_during_a_push")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let context = dir.path().join("ctx");
+    // 32 MiB that do not compress: the push of that layer to the shared
+    // registry takes long enough for the signal to land in it.
+    write_file(
+        &context,
+        "Dockerfile",
+        format!(
+            "FROM localhost:5000/busybox\nRUN head -c 33554432 /dev/urandom > /big && echo {} > /id\n",
+            std::process::id()
+        )
+        .as_bytes(),
+        0o644,
+    );
+    let repository = format!("crossbuild-e2e/sigint-push-{}", std::process::id());
+    let tag = format!("127.0.0.1:5000/{repository}:1");
+    let push = ["--platform", "linux/amd64", "-t", &tag, "--push"];
+    let (took, log) = interrupt_when(&context, &push, "pushing layers", libc::SIGINT);
+    eprintln!("SIGINT during push: stopped in {took:?}");
+    assert_one_message(&log, "interrupted: the build was cancelled", took);
+    assert!(
+        !manifest_exists(&repository, "1"),
+        "the push finished before the signal: {log}"
+    );
+    // Cancelled on the daemon too, not finished behind crossbuild's back.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !manifest_exists(&repository, "1"),
+        "the daemon finished the push after the interrupt"
+    );
+    // The daemon pushes the same image again at once.
+    let start = Instant::now();
+    let output = common::crossbuild(
+        &context,
+        &[
+            "build",
+            "--progress",
+            "quiet",
+            "--platform",
+            "linux/amd64",
+            "-t",
+            &tag,
+            "--push",
+            ".",
+        ],
+    );
+    let _ = Command::new("docker")
+        .args(["image", "rm", &tag])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eprintln!("push after the interrupt: {:?}", start.elapsed());
+    assert!(manifest_exists(&repository, "1"));
+}
+
+fn manifest_exists(repository: &str, reference: &str) -> bool {
+    Command::new("curl")
+        .args([
+            "-sf",
+            "-o",
+            "/dev/null",
+            "-H",
+            "Accept: application/vnd.oci.image.index.v1+json,application/vnd.oci.image.manifest.v1+json",
+            &format!("http://127.0.0.1:5000/v2/{repository}/manifests/{reference}"),
+        ])
+        .status()
+        .is_ok_and(|s| s.success())
+}

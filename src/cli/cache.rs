@@ -32,13 +32,13 @@ fn print_records(records: &[CacheRecord], format: Format) -> Result<(), String> 
     match format {
         Format::Json => {
             let text = serde_json::to_string_pretty(records).map_err(|e| e.to_string())?;
-            println!("{text}");
+            outln!("{text}");
         }
         Format::Table => {
-            println!("{:<28} {:>10} {:<6} DESCRIPTION", "ID", "SIZE", "IN USE");
+            outln!("{:<28} {:>10} {:<6} DESCRIPTION", "ID", "SIZE", "IN USE");
             for r in records {
                 let id: String = r.id.chars().take(25).collect();
-                println!(
+                outln!(
                     "{:<28} {:>10} {:<6} {}",
                     id,
                     human_size(r.size),
@@ -47,7 +47,7 @@ fn print_records(records: &[CacheRecord], format: Format) -> Result<(), String> 
                 );
             }
             let total: i64 = records.iter().map(|r| r.size).sum();
-            println!("Total: {}", human_size(total));
+            outln!("Total: {}", human_size(total));
         }
     }
     Ok(())

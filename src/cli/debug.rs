@@ -15,7 +15,7 @@ pub fn dump_llb(file: Option<&Path>) -> Result<(), String> {
         .map_err(|e| format!("not a marshalled LLB definition: {e}"))?;
     let dump = llb::dump_json(&definition).map_err(|e| e.to_string())?;
     let text = serde_json::to_string_pretty(&dump).map_err(|e| e.to_string())?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 

@@ -21,7 +21,7 @@ pub async fn run(image: &str, format: Format) -> Result<(), String> {
     match format {
         Format::Json => {
             let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
-            println!("{text}");
+            outln!("{text}");
         }
         Format::Table => print_table(&summary),
     }
@@ -29,13 +29,13 @@ pub async fn run(image: &str, format: Format) -> Result<(), String> {
 }
 
 fn print_table(summary: &ImageSummary) {
-    println!("name:       {}", summary.name);
-    println!("media type: {}", summary.media_type);
-    println!("digest:     {}", summary.digest);
-    println!();
-    println!("{:<16} {:<71} {:>10}", "PLATFORM", "DIGEST", "SIZE");
+    outln!("name:       {}", summary.name);
+    outln!("media type: {}", summary.media_type);
+    outln!("digest:     {}", summary.digest);
+    outln!();
+    outln!("{:<16} {:<71} {:>10}", "PLATFORM", "DIGEST", "SIZE");
     for entry in &summary.platforms {
-        println!(
+        outln!(
             "{:<16} {:<71} {:>10}",
             entry.platform,
             entry.digest,
@@ -43,8 +43,8 @@ fn print_table(summary: &ImageSummary) {
         );
     }
     if !summary.attestations.is_empty() {
-        println!();
-        println!("{:<71} {:>10}  FOR", "ATTESTATION", "SIZE");
+        outln!();
+        outln!("{:<71} {:>10}  FOR", "ATTESTATION", "SIZE");
         for entry in &summary.attestations {
             let target = entry.attests.as_deref().unwrap_or("-");
             let platform = summary
@@ -53,7 +53,7 @@ fn print_table(summary: &ImageSummary) {
                 .find(|p| Some(p.digest.as_str()) == entry.attests.as_deref())
                 .map(|p| p.platform.as_str())
                 .unwrap_or(target);
-            println!(
+            outln!(
                 "{:<71} {:>10}  {platform}",
                 entry.digest,
                 human_size(entry.size)

@@ -45,7 +45,7 @@ pub async fn run(lookup: &Lookup, args: PlanArgs) -> Result<(), String> {
     match args.format {
         Format::Json => {
             let text = serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?;
-            println!("{text}");
+            outln!("{text}");
         }
         Format::Table => print_table(&plan),
     }
@@ -162,20 +162,22 @@ fn print_table(plan: &Plan) {
         } else {
             format!(" (also {})", list(&worker.compatible))
         };
-        println!(
+        outln!(
             "worker {}: native {}{also}; emulated {}",
             worker.id,
             worker.native,
             list(&worker.emulated)
         );
     }
-    println!();
-    println!("{:<14} {:<10} {:<14} STEP", "TARGET", "WHERE", "RUNS ON");
+    outln!();
+    outln!("{:<14} {:<10} {:<14} STEP", "TARGET", "WHERE", "RUNS ON");
     for target in &plan.targets {
         if target.steps.is_empty() {
-            println!(
+            outln!(
                 "{:<14} {:<10} {:<14} (no RUN steps: the daemon does COPY/ADD itself)",
-                target.platform, "-", "-"
+                target.platform,
+                "-",
+                "-"
             );
         }
         for step in &target.steps {
@@ -193,7 +195,7 @@ fn print_table(plan: &Plan) {
             } else {
                 format!("  ({})", notes.join(", "))
             };
-            println!(
+            outln!(
                 "{:<14} {:<10} {:<14} {}{notes}",
                 target.platform,
                 step.placement.as_str(),
@@ -202,9 +204,9 @@ fn print_table(plan: &Plan) {
             );
         }
     }
-    println!();
-    println!("{}", plan.summary());
+    outln!();
+    outln!("{}", plan.summary());
     for warning in &plan.warnings {
-        println!("WARNING: {warning}");
+        outln!("WARNING: {warning}");
     }
 }

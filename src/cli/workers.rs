@@ -13,18 +13,20 @@ pub async fn run(lookup: &Lookup, format: Format) -> Result<(), String> {
     match format {
         Format::Json => {
             let text = serde_json::to_string_pretty(&workers).map_err(|e| e.to_string())?;
-            println!("{text}");
+            outln!("{text}");
         }
         Format::Table => {
-            println!(
+            outln!(
                 "daemon: {} ({}, via {})",
-                daemon.address, daemon.kind, daemon.origin
+                daemon.address,
+                daemon.kind,
+                daemon.origin
             );
             for worker in &workers {
-                println!("worker {}", worker.id);
-                println!("  platforms: {}", worker.platforms.join(", "));
+                outln!("worker {}", worker.id);
+                outln!("  platforms: {}", worker.platforms.join(", "));
                 for (name, value) in &worker.labels {
-                    println!("  {name}={value}");
+                    outln!("  {name}={value}");
                 }
             }
         }

@@ -199,7 +199,7 @@ where
             None
         }
     };
-    session.close().await;
+    let session_broke = session.close().await;
     match finished {
         Ok(response) => {
             record_layouts(&exports, &cache_exports, &response.exporter_response)?;
@@ -212,6 +212,13 @@ where
         Err(lost @ GatewayError::ConnectionLost(_)) => {
             Err(BuildError::ConnectionLost(lost.to_string()))
         }
+        // The daemon fails a build whose session it lost, in words about
+        // its own side ("the client connection is closing"); the cause is
+        // the session.
+        Err(err) if session_broke.is_some() => Err(BuildError::ConnectionLost(format!(
+            "the build session with BuildKit was lost ({}); the daemon said: {err}",
+            session_broke.unwrap_or_default()
+        ))),
         Err(err) => Err(BuildError::Failed {
             message: err.to_string(),
             summary,

@@ -28,6 +28,35 @@ pub const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 /// How long one candidate may take to answer before crossbuild moves on.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long opening one more connection to a daemon that already answered
+/// may take (socket, TLS handshake, the engine's HTTP/2 upgrade): the
+/// gRPC channel's reconnects and the engine's `/session` connections. A
+/// daemon that accepts and then says nothing must not hang a build.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the gRPC connection may stay silent before crossbuild pings
+/// the daemon, and how long it then waits for the answer: a daemon (or a
+/// network path) that stops answering in the middle of a build ends it
+/// with "the connection to BuildKit was lost (keep-alive timed out)"
+/// instead of an endless wait. hyper pings only after this long without
+/// receiving anything, and only while a call is open.
+///
+/// A Docker engine serves `/grpc` with Go's `x/net/http2` server, which
+/// answers pings without limits. A buildkitd is a grpc-go server, which
+/// by default closes the connection (GOAWAY `too_many_pings`) on a client
+/// pinging more often than every 5 minutes while it sends nothing; its
+/// builds are rarely silent (the session's health checks cross the same
+/// connection every 5 s), but `prune` can be, so it gets grpc-go's minimum.
+fn keep_alive_interval(kind: DaemonKind) -> Duration {
+    match kind {
+        DaemonKind::DockerEngine => Duration::from_secs(10),
+        DaemonKind::Buildkitd => Duration::from_secs(300),
+    }
+}
+
+/// How long an answer to a keep-alive ping may take.
+pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// What kind of server answers at an address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DaemonKind {
@@ -193,8 +222,24 @@ impl Transport {
         })
     }
 
-    /// Opens a connection, with the TLS handshake done when TLS is on.
+    /// Opens a connection, with the TLS handshake done when TLS is on,
+    /// within [`HANDSHAKE_TIMEOUT`].
     async fn open(&self, alpn: Alpn) -> std::io::Result<Pin<Box<dyn DaemonIo>>> {
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, self.open_unbounded(alpn))
+            .await
+            .unwrap_or_else(|_| {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "{} did not complete the connection within {} s",
+                        self.address,
+                        HANDSHAKE_TIMEOUT.as_secs()
+                    ),
+                ))
+            })
+    }
+
+    async fn open_unbounded(&self, alpn: Alpn) -> std::io::Result<Pin<Box<dyn DaemonIo>>> {
         Ok(match (&self.address, &self.tls) {
             (Address::Unix(path), _) => Box::pin(UnixStream::connect(path).await?),
             (Address::Tcp { host, port }, None) => Box::pin(tcp_connect(host, *port).await?),
@@ -268,6 +313,9 @@ async fn connect_candidate(candidate: &Candidate) -> Result<Daemon, String> {
         }
     });
     let channel = Endpoint::from_static("http://localhost")
+        .http2_keep_alive_interval(keep_alive_interval(kind))
+        .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
+        .keep_alive_while_idle(false)
         .connect_with_connector(connector)
         .await
         .map_err(|e| format!("HTTP/2 connection failed: {}", error_chain(&e)))?;

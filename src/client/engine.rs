@@ -8,14 +8,38 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::connect::HANDSHAKE_TIMEOUT;
+
 /// Longest HTTP/1.1 response head crossbuild reads before giving up.
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 
 /// Asks a Docker engine to switch `stream` to HTTP/2 on `path` (`/grpc` or
 /// `/session`) with the extra request `headers`. On success the stream is
 /// positioned right after the `101 Switching Protocols` head: the next bytes
-/// are HTTP/2 frames.
+/// are HTTP/2 frames. An engine that does not answer within
+/// [`HANDSHAKE_TIMEOUT`] is an error, not a hang.
 pub async fn upgrade<S>(
+    stream: &mut S,
+    path: &str,
+    headers: &[(&str, String)],
+) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, upgrade_unbounded(stream, path, headers))
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the Docker engine did not answer the HTTP/2 upgrade on {path} within {} s",
+                    HANDSHAKE_TIMEOUT.as_secs()
+                ),
+            ))
+        })
+}
+
+async fn upgrade_unbounded<S>(
     stream: &mut S,
     path: &str,
     headers: &[(&str, String)],

@@ -401,12 +401,14 @@ impl GatewayBuild {
                 "the build was already finished".to_string(),
             ));
         };
-        // A refused build has no bridge to return to: the daemon would wait
-        // for it (3 s) before saying so.
-        if self.solve_failure.borrow().is_some() {
-            return match solve.await {
-                Ok(Err(status)) => Err(solve_error(&status)),
+        // A build the daemon refused, or a Control.Solve that ended before
+        // the result was handed over (the connection broke, the daemon
+        // cancelled), has no bridge to return to: a Return would only wait
+        // out the daemon's 3 s for an unknown build id.
+        if self.solve_failure.borrow().is_some() || solve.is_finished() {
+            return match (&mut solve).await {
                 Ok(Ok(response)) => Ok(response),
+                Ok(Err(status)) => Err(solve_error(&status)),
                 Err(join) => Err(GatewayError::Solve(format!(
                     "the solve task failed: {join}"
                 ))),
@@ -473,18 +475,50 @@ fn solve_error(status: &tonic::Status) -> GatewayError {
 }
 
 /// The innermost error under a transport failure: what a user can read
-/// ("connection reset by peer"), not the layers of gRPC around it.
+/// ("connection reset by peer"), not the layers of gRPC around it; the
+/// daemon's own message when the failure came from the daemon.
 fn root_cause(status: &tonic::Status) -> String {
-    let mut cause: &(dyn std::error::Error + 'static) = status;
-    while let Some(inner) = cause.source() {
-        cause = inner;
+    let mut innermost = None;
+    let mut next = std::error::Error::source(status);
+    while let Some(cause) = next {
+        if is_timeout(cause) {
+            // The only timer on an established connection is the HTTP/2
+            // keep-alive; hyper reports it as a bare "operation timed out".
+            return format!(
+                "the daemon stopped answering: no reply to a keep-alive ping within {} s",
+                super::connect::KEEP_ALIVE_TIMEOUT.as_secs()
+            );
+        }
+        innermost = Some(cause);
+        next = cause.source();
     }
-    let text = cause.to_string();
-    if text.is_empty() {
-        status.message().to_string()
-    } else {
-        text
+    match innermost {
+        // rustls says "peer closed connection without sending TLS
+        // close_notify: <a URL>"; what happened is simpler.
+        Some(cause)
+            if cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::UnexpectedEof) =>
+        {
+            "the daemon closed the connection".to_string()
+        }
+        Some(cause) if !cause.to_string().is_empty() => cause.to_string(),
+        _ => status.message().to_string(),
     }
+}
+
+fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let timed_out = |e: &std::io::Error| e.kind() == std::io::ErrorKind::TimedOut;
+    error
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(timed_out)
+        || error
+            .downcast_ref::<h2::Error>()
+            .and_then(h2::Error::get_io)
+            .is_some_and(timed_out)
+        || error
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_timeout)
 }
 
 fn is_connection_loss(status: &tonic::Status) -> bool {

@@ -4,8 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod fault_proxy;
 pub mod image_diff;
 pub mod oci;
+pub mod registry;
 pub mod tree;
 
 use crossbuild::client::{self, Daemon, Lookup};

@@ -58,6 +58,13 @@ const HEALTH_METHODS: &[&str] = &[
 const SESSION_CONNECTION_WINDOW: u32 = 64 << 20;
 /// HTTP/2 stream window of the session.
 const SESSION_STREAM_WINDOW: u32 = 16 << 20;
+/// How long the session may stay silent before crossbuild pings the daemon
+/// on it (the daemon's own health checks come every 5 s), and how long the
+/// answer may take: a session the daemon or the network dropped without
+/// closing it ends instead of waiting forever. The daemon is a grpc-go
+/// *client* here, and clients answer pings without limits.
+const SESSION_KEEP_ALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+const SESSION_KEEP_ALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Why a session could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -122,7 +129,7 @@ impl SessionServices {
 pub struct Session {
     id: String,
     shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
+    task: JoinHandle<Option<String>>,
 }
 
 impl Session {
@@ -159,8 +166,9 @@ impl Session {
         let (shutdown, shutdown_rx) = oneshot::channel();
         let session_id = id.clone();
         let task = tokio::spawn(async move {
-            serve(io, routes, shutdown_rx).await;
+            let broken = serve(io, routes, shutdown_rx).await;
             tracing::debug!(session = %session_id, "session connection ended");
+            broken
         });
         tracing::debug!(session = %id, "session open");
         Ok(Session {
@@ -180,12 +188,14 @@ impl Session {
         !self.task.is_finished()
     }
 
-    /// Ends the session and waits for its connection to close.
-    pub async fn close(mut self) {
+    /// Ends the session and waits for its connection to close. Returns why
+    /// the connection broke, if it broke before (a session dropped by the
+    /// daemon or the network: what a failed build should be blamed on).
+    pub async fn close(mut self) -> Option<String> {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
-        let _ = (&mut self.task).await;
+        (&mut self.task).await.ok().flatten()
     }
 }
 
@@ -198,8 +208,12 @@ impl Drop for Session {
 }
 
 /// Serves gRPC on an HTTP/2 connection the daemon opened, until it ends or
-/// the session is closed.
-async fn serve(io: Pin<Box<dyn DaemonIo>>, routes: Routes, shutdown: oneshot::Receiver<()>) {
+/// the session is closed; returns the error that broke the connection.
+async fn serve(
+    io: Pin<Box<dyn DaemonIo>>,
+    routes: Routes,
+    shutdown: oneshot::Receiver<()>,
+) -> Option<String> {
     // Large windows: the daemon streams exports and many small fsutil
     // packets (a STAT per file) on this connection; 64 KiB windows stall it
     // on every round trip while files are written. (The small-frame budget
@@ -208,14 +222,25 @@ async fn serve(io: Pin<Box<dyn DaemonIo>>, routes: Routes, shutdown: oneshot::Re
         .initial_connection_window_size(SESSION_CONNECTION_WINDOW)
         .initial_stream_window_size(SESSION_STREAM_WINDOW)
         .max_frame_size(1 << 20)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(SESSION_KEEP_ALIVE_INTERVAL)
+        .keep_alive_timeout(SESSION_KEEP_ALIVE_TIMEOUT)
         .serve_connection(TokioIo::new(io), TowerToHyperService::new(routes));
     tokio::select! {
         result = connection => {
-            if let Err(err) = result {
-                tracing::debug!(error = %error_chain(&err), "session connection closed with an error");
-            }
+            let err = result.err()?;
+            let reason = if err.is_timeout() {
+                format!(
+                    "no reply to a keep-alive ping within {} s",
+                    SESSION_KEEP_ALIVE_TIMEOUT.as_secs()
+                )
+            } else {
+                error_chain(&err)
+            };
+            tracing::debug!(error = %reason, "session connection closed with an error");
+            Some(reason)
         }
-        _ = shutdown => {}
+        _ = shutdown => None,
     }
 }
 

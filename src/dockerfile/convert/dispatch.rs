@@ -253,10 +253,7 @@ impl PlatformContext<'_> {
                     suggest::hint(&suggest::closest(&node.base_name, &stages).map(str::to_string));
                 ConvertError::new(
                     node.line,
-                    format!(
-                        "{}: failed to resolve source metadata for {reference}: {e}{hint}",
-                        node.base_name
-                    ),
+                    format!("{}{hint}", resolve_error(reference, &platform, &e)),
                 )
             })?;
             if let Some(linter) = self.lint {
@@ -522,4 +519,16 @@ pub(super) fn clean(p: &str) -> String {
         }
     }
     format!("/{}", parts.join("/"))
+}
+
+/// `<reference> for <platform>: <reason>`. The daemon's answer repeats the
+/// reference (`failed to resolve source metadata for R: R: not found`) and
+/// the transports prefix it with their call (`resolve R for P: `): say the
+/// reference once, with the platform it was looked up for (an image can
+/// exist for some platforms only).
+fn resolve_error(reference: &str, platform: &Platform, error: &str) -> String {
+    let reason = error
+        .rsplit_once(&format!("{reference}: "))
+        .map_or(error, |(_, reason)| reason);
+    format!("{reference} for {platform}: {reason}")
 }

@@ -56,7 +56,9 @@ pub trait ImageResolver: Send + Sync {
     /// resolver: domain and tag filled in (`alpine` →
     /// `docker.io/library/alpine:latest`, `localhost:5000/busybox` →
     /// `localhost:5000/busybox:latest`). The error text is shown to the
-    /// user after `failed to resolve source metadata for <reference>: `.
+    /// user after `<reference> for <platform>: `, from the last
+    /// `<reference>: ` in it on (so a daemon's own repetition of the
+    /// reference is dropped).
     async fn resolve(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage, String>;
 }
 

@@ -166,7 +166,7 @@ fn errors_carry_lines_and_buildkit_wording() {
     assert_eq!(e.line, 3);
     assert_eq!(
         e.message,
-        "missing:1: failed to resolve source metadata for docker.io/library/missing:1: docker.io/library/missing:1: not found"
+        "docker.io/library/missing:1 for linux/amd64: not found"
     );
     let mut first = opts(&[]);
     first.target = Some("first".into());
