@@ -477,7 +477,7 @@ fn print_reports(subject: &str, reports: &[PlatformReport], format: Format) -> R
                 platforms: reports,
             };
             let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-            println!("{text}");
+            outln!("{text}");
         }
         Format::Table => print_table(reports),
     }
@@ -485,9 +485,13 @@ fn print_reports(subject: &str, reports: &[PlatformReport], format: Format) -> R
 }
 
 fn print_table(reports: &[PlatformReport]) {
-    println!(
+    outln!(
         "{:<16} {:<6} {:>4}  {:<12} {:>6}  OUTPUT",
-        "PLATFORM", "RESULT", "EXIT", "ELF", "TIME"
+        "PLATFORM",
+        "RESULT",
+        "EXIT",
+        "ELF",
+        "TIME"
     );
     for report in reports {
         let wrong = report.elf.iter().filter(|c| !c.ok).count();
@@ -507,7 +511,7 @@ fn print_table(reports: &[PlatformReport]) {
             .find(|l| !l.trim().is_empty())
             .unwrap_or("");
         let output: String = output.chars().take(100).collect();
-        println!(
+        outln!(
             "{:<16} {:<6} {:>4}  {:<12} {:>5.1}s  {output}",
             report.platform,
             if report.passed { "pass" } else { "FAIL" },
@@ -518,19 +522,19 @@ fn print_table(reports: &[PlatformReport]) {
     }
     let failed: Vec<&PlatformReport> = reports.iter().filter(|r| !r.passed).collect();
     if !failed.is_empty() {
-        println!();
+        outln!();
     }
     for report in failed {
         for problem in &report.problems {
-            println!("{}: {problem}", report.platform);
+            outln!("{}: {problem}", report.platform);
         }
         let tail: Vec<&str> = report.stderr.lines().rev().take(5).collect();
         for line in tail.into_iter().rev() {
-            println!("  {} stderr | {line}", report.platform);
+            outln!("  {} stderr | {line}", report.platform);
         }
     }
-    println!();
-    println!(
+    outln!();
+    outln!(
         "{} of {} platform{} passed",
         reports.iter().filter(|r| r.passed).count(),
         reports.len(),
