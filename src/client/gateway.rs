@@ -257,9 +257,20 @@ impl GatewayBuild {
 
     /// Reads a file from a solved result.
     pub async fn read_file(&self, ref_id: &str, path: &str) -> Result<Vec<u8>, GatewayError> {
+        self.read_file_part(ref_id, path, None).await
+    }
+
+    /// `LLBBridge.ReadFile`, whole or a byte range.
+    async fn read_file_part(
+        &self,
+        ref_id: &str,
+        path: &str,
+        range: Option<gw::FileRange>,
+    ) -> Result<Vec<u8>, GatewayError> {
         let request = self.request(ReadFileRequest {
             r#ref: ref_id.to_string(),
             file_path: path.to_string(),
+            range,
             ..Default::default()
         });
         self.bridge
@@ -293,21 +304,11 @@ impl GatewayBuild {
         offset: u64,
         length: u64,
     ) -> Result<Vec<u8>, GatewayError> {
-        let request = self.request(ReadFileRequest {
-            r#ref: ref_id.to_string(),
-            file_path: path.to_string(),
-            range: Some(gw::FileRange {
-                offset: i64::try_from(offset).unwrap_or(i64::MAX),
-                length: i64::try_from(length).unwrap_or(i64::MAX),
-            }),
-            ..Default::default()
-        });
-        self.bridge
-            .clone()
-            .read_file(request)
-            .await
-            .map(|r| r.into_inner().data)
-            .map_err(|s| bridge_error(&format!("read file {path}"), &s))
+        let range = gw::FileRange {
+            offset: i64::try_from(offset).unwrap_or(i64::MAX),
+            length: i64::try_from(length).unwrap_or(i64::MAX),
+        };
+        self.read_file_part(ref_id, path, Some(range)).await
     }
 
     /// Lists a directory of a solved result (not recursive; symlinks are
