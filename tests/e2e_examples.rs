@@ -18,15 +18,6 @@ fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// A tag no other run has used.
-fn unique_tag() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("t{nanos}-{}", std::process::id())
-}
-
 fn registry_has(repository: &str, tag: &str) -> bool {
     std::process::Command::new("curl")
         .args([
@@ -86,7 +77,7 @@ async fn c_hello_for_six_platforms_runs_on_each() {
     if !environment_or_skip("c_hello_for_six_platforms_runs_on_each").await {
         return;
     }
-    let tag = unique_tag();
+    let tag = common::unique_tag();
     let image = format!("localhost:5000/crossbuild-e2e/c-hello:{tag}");
     let platforms: Vec<&str> = C_PLATFORMS.iter().map(|p| p.0).collect();
     let started = Instant::now();
@@ -152,7 +143,7 @@ async fn go_hello_for_four_platforms_is_tested_then_pushed() {
     if !environment_or_skip("go_hello_for_four_platforms_is_tested_then_pushed").await {
         return;
     }
-    let tag = unique_tag();
+    let tag = common::unique_tag();
     let image = format!("localhost:5000/crossbuild-e2e/go-hello:{tag}");
     let platforms = [
         ("linux/amd64", "amd64", "x86_64", 62),

@@ -18,15 +18,6 @@ fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// A tag no other run has used.
-fn unique_tag() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("t{nanos}-{}", std::process::id())
-}
-
 fn registry_has(repository: &str, tag: &str) -> bool {
     std::process::Command::new("curl")
         .args([
@@ -126,7 +117,7 @@ async fn an_amd64_binary_in_the_arm64_image_fails_naming_the_file() {
     }
     let context = tempfile::tempdir().unwrap();
     wrong_binary_context(context.path());
-    let tag = unique_tag();
+    let tag = common::unique_tag();
     let image = format!("localhost:5000/crossbuild-e2e/wrong-binary:{tag}");
     let output = common::crossbuild(
         context.path(),
@@ -189,7 +180,7 @@ async fn from_build_exports_only_when_every_platform_passes() {
         eprintln!("SKIPPED: the wrong-binary image is built for an amd64 build platform");
         return;
     }
-    let tag = unique_tag();
+    let tag = common::unique_tag();
     let wrong = tempfile::tempdir().unwrap();
     wrong_binary_context(wrong.path());
     let image = format!("localhost:5000/crossbuild-e2e/test-wrong:{tag}");

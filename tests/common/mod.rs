@@ -162,3 +162,12 @@ pub async fn round_trip_context(
     session.close().await;
     export
 }
+
+/// A tag no other run has used.
+pub fn unique_tag() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("t{nanos}-{}", std::process::id())
+}
