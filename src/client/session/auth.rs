@@ -343,10 +343,13 @@ impl CredentialHelper for ProcessHelper {
             .spawn()
             .map_err(|e| fail(format!("cannot run {}: {e}", program.display())))?;
         if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(server_url.as_bytes())
-                .await
-                .map_err(|e| fail(format!("writing the server URL: {e}")))?;
+            match stdin.write_all(server_url.as_bytes()).await {
+                Ok(()) => {}
+                // A helper that fails at once may exit before reading its
+                // input; its own output and exit status say why, below.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Err(e) => return Err(fail(format!("writing the server URL: {e}"))),
+            }
         }
         let output = child
             .wait_with_output()
