@@ -150,6 +150,15 @@ rootless_answers() {
     [ "$(curl -s --max-time 2 --unix-socket "$ROOTLESS_XDG/docker.sock" http://x/_ping 2>/dev/null)" = OK ]
 }
 
+# Pids of the rootless user's engine processes, space separated (one pgrep per name:
+# pgrep warns about -x patterns longer than a process name can be).
+rootless_engine_pids() {
+  local name
+  for name in dockerd containerd slirp4netns; do
+    pgrep -d ' ' -u "$ROOTLESS_UID" -x "$name" || true
+  done | xargs
+}
+
 # True if the namespace's 127.0.0.1:5000 reaches the test registry (the forwarder works).
 rootless_registry_answers() {
   local child
@@ -203,11 +212,11 @@ rootless_start_engine() {
     # A rootlesskit that was killed leaves its namespace's processes for a moment; a new
     # engine must not share the data root with them.
     for _ in $(seq 50); do
-      pgrep -u "$ROOTLESS_UID" -x 'dockerd|containerd|slirp4netns' >/dev/null || break
+      [[ -n "$(rootless_engine_pids)" ]] || break
       sleep 0.1
     done
-    if pgrep -u "$ROOTLESS_UID" -x 'dockerd|containerd|slirp4netns' >/dev/null; then
-      die "an earlier rootless engine of $ROOTLESS_USER still runs (pids $(pgrep -d ' ' -u "$ROOTLESS_UID" -x 'dockerd|containerd|slirp4netns')); stop it first"
+    if [[ -n "$(rootless_engine_pids)" ]]; then
+      die "an earlier rootless engine of $ROOTLESS_USER still runs (pids $(rootless_engine_pids)); stop it first"
     fi
     # Pid files of the last run (dockerd's, and its containerd's in the exec root) name
     # pids of its PID namespace; in a new one those numbers are other processes, and
