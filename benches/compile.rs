@@ -90,6 +90,12 @@ fn main() {
             Local::new("context").into_state(),
         );
         options.target_platforms = platforms.clone();
+        // As `crossbuild build` compiles: with the source map.
+        options.source = Some(std::sync::Arc::new(llb::SourceFile {
+            filename: "Dockerfile".to_string(),
+            language: "Dockerfile".to_string(),
+            data: text.as_bytes().to_vec(),
+        }));
         let parsed_at = started.elapsed();
         let builds = runtime
             .block_on(convert::convert(&parsed, &options, &CannedResolver))

@@ -4,7 +4,7 @@
 //! gateway; the `# syntax=` image runs the same code over stdio.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
 use bollard_buildkit_proto::pb;
@@ -321,6 +321,11 @@ pub async fn build_observed(
             .collect::<Result<_, FrontendError>>()?,
         image_contexts: image_contexts(&options.named_contexts)?,
         source_date_epoch: options.source_date_epoch,
+        source: Some(Arc::new(llb::SourceFile {
+            filename: options.filename.clone(),
+            language: "Dockerfile".to_string(),
+            data: source.dockerfile.clone(),
+        })),
     };
     let resolver = BridgeResolver::new(bridge);
     let convert_error = |e: convert::ConvertError| {
@@ -527,12 +532,12 @@ pub async fn read_dockerfile(
     let result = bridge
         .solve(definition)
         .await
-        .map_err(|e| read_error(e.0))?
+        .map_err(|e| read_error(e.message))?
         .ok_or_else(|| read_error("the client sent no files".to_string()))?;
     let dockerfile = bridge
         .read_file(&result, filename)
         .await
-        .map_err(|e| read_error(e.0))?;
+        .map_err(|e| read_error(e.message))?;
     let dockerignore = match bridge.read_file(&result, &own_ignore).await {
         Ok(bytes) => Some(bytes),
         Err(_) => read_context_dockerignore(bridge).await,
@@ -586,7 +591,7 @@ impl ImageResolver for BridgeResolver<'_> {
             .bridge
             .resolve_image_config(reference, platform)
             .await
-            .map_err(|e| e.0)?;
+            .map_err(|e| e.message)?;
         let config = ImageConfig::from_json(&resolved.config).map_err(|e| e.to_string())?;
         let image = ResolvedImage {
             digest: resolved.digest,

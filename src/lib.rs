@@ -10,6 +10,7 @@ pub mod bridge;
 pub mod client;
 pub mod dockerfile;
 pub mod elf;
+pub mod errdefs;
 pub mod frontend;
 pub mod image;
 pub mod llb;

@@ -172,7 +172,9 @@ async fn plan_says_cross_native_and_emulated() {
         "{text}"
     );
     assert!(
-        text.contains("plan: 2 platforms; 1 step cross-compiled once, 1 native, 1 emulated (QEMU)"),
+        text.contains(
+            "plan: 2 platforms; RUN steps: 1 cross-compiled once, 1 native, 1 emulated (QEMU)"
+        ),
         "{text}"
     );
 }
@@ -249,7 +251,8 @@ async fn build_prints_the_plan_summary_after_the_build() {
     );
     assert!(output.status.success(), "{}", stderr(&output));
     let log = stderr(&output);
-    let summary = "plan: 2 platforms; 1 step cross-compiled once, 1 native, 1 emulated (QEMU)\n";
+    let summary =
+        "plan: 2 platforms; RUN steps: 1 cross-compiled once, 1 native, 1 emulated (QEMU)\n";
     assert!(log.contains(summary), "{log}");
     // From the build's own compile, printed once the progress display is
     // done so that it never cuts into it.

@@ -12,9 +12,26 @@ use bollard_buildkit_proto::pb;
 use crate::platform::Platform;
 
 /// A failed bridge call, in the daemon's words.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct BridgeError(pub String);
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct BridgeError {
+    /// What failed.
+    pub message: String,
+    /// The daemon's typed details (`google.rpc.Status` details), such as
+    /// the source lines of a failing step ([`crate::errdefs`]); a frontend
+    /// returns them with its error so that the client can show them.
+    pub details: Vec<bollard_buildkit_proto::google::protobuf::Any>,
+}
+
+impl BridgeError {
+    /// An error with no details.
+    pub fn new(message: impl Into<String>) -> Self {
+        BridgeError {
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+}
 
 /// An image's config as the daemon resolved it.
 #[derive(Debug, Clone, PartialEq, Eq)]

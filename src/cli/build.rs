@@ -20,6 +20,7 @@ use crossbuild::client::progress::{ProgressMode, Warning};
 use crossbuild::client::session::content_store::ContentStoreDir;
 use crossbuild::client::session::DockerConfig;
 use crossbuild::client::{self, entitlements, workers, Lookup};
+use crossbuild::errdefs::{ErrorSource, StepLocations};
 use crossbuild::frontend::{self, FrontendOptions, CONTEXT_LOCAL, DOCKERFILE_LOCAL};
 use crossbuild::plan::DaemonPlatforms;
 use crossbuild::platform::Platform;
@@ -290,6 +291,9 @@ pub enum BuildSource {
         plan_workers: Option<DaemonPlatforms>,
         /// The plan summary lines, made from the build's own compile.
         plan_lines: Mutex<Vec<String>>,
+        /// Where each compiled step is in the Dockerfile, to show a failing
+        /// step's lines.
+        step_locations: Mutex<StepLocations>,
     },
 }
 
@@ -309,7 +313,11 @@ impl BuildSource {
                 build_platform,
                 plan_workers,
                 plan_lines,
+                step_locations,
             } => frontend::build_observed(gateway, options, build_platform, |definitions| {
+                if let Ok(mut steps) = step_locations.lock() {
+                    *steps = StepLocations::new(definitions.iter().map(|(_, d)| d));
+                }
                 // The plan comes from the build's own compile (no second
                 // compile or session); it is printed once the build ends so
                 // it never cuts into the progress display.
@@ -322,6 +330,33 @@ impl BuildSource {
             })
             .await
             .map_err(|e| render_frontend_error(&e)),
+        }
+    }
+
+    /// `error` with the failing step's Dockerfile lines, when the daemon
+    /// did not place it and the progress display named the step.
+    pub fn place_failure(&self, error: BuildError) -> BuildError {
+        let BuildSource::Dockerfile { step_locations, .. } = self else {
+            return error;
+        };
+        match error {
+            BuildError::Failed {
+                message,
+                summary,
+                location: None,
+            } => {
+                let location = summary
+                    .as_ref()
+                    .and_then(|s| s.failure())
+                    .and_then(|step| step_locations.lock().ok()?.of(&step.name))
+                    .map(Box::new);
+                BuildError::Failed {
+                    message,
+                    summary,
+                    location,
+                }
+            }
+            other => other,
         }
     }
 
@@ -464,6 +499,7 @@ pub async fn prepare(
             build_platform,
             plan_workers,
             plan_lines: Mutex::new(Vec::new()),
+            step_locations: Mutex::default(),
         },
     };
     Ok(PreparedBuild {
@@ -502,7 +538,8 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
     for line in prepared.source.plan_lines() {
         eprintln!("{line}");
     }
-    let outcome = outcome.map_err(|e| render_build_error(e, progress))?;
+    let outcome =
+        outcome.map_err(|e| render_build_error(prepared.source.place_failure(e), progress))?;
     print_warnings(&outcome.summary.warnings, progress);
     report(&outcome, &prepared.exports, args.metadata_file.as_deref())
 }
@@ -615,11 +652,18 @@ pub fn render_build_error(error: BuildError, progress: ProgressMode) -> String {
     match error {
         BuildError::Failed {
             message,
-            summary: Some(summary),
+            summary,
+            location,
         } => {
-            print_warnings(&summary.warnings, progress);
-            if let Some(step) = summary.failure() {
-                eprintln!("{step}");
+            if let Some(summary) = summary {
+                print_warnings(&summary.warnings, progress);
+                if let Some(step) = summary.failure() {
+                    eprintln!("{step}");
+                }
+            }
+            // The step's lines in the Dockerfile, as buildx shows them.
+            if let Some(excerpt) = location.as_deref().and_then(ErrorSource::render) {
+                eprintln!("{excerpt}");
             }
             entitlements::explain_refusal(&message).unwrap_or(message)
         }

@@ -132,7 +132,8 @@ async fn build_node(
     for line in prepared.source.plan_lines() {
         eprintln!("{} {line}", assignment.address);
     }
-    let outcome = outcome.map_err(|e| render_build_error(e, progress))?;
+    let outcome =
+        outcome.map_err(|e| render_build_error(prepared.source.place_failure(e), progress))?;
     print_warnings(&outcome.summary.warnings, progress);
     let digest = outcome
         .exporter_response

@@ -235,7 +235,10 @@ async fn test_build(
         Err(error) => Ok((
             subject,
             reports,
-            Some(build_cli::render_build_error(error, progress)),
+            Some(build_cli::render_build_error(
+                prepared.source.place_failure(error),
+                progress,
+            )),
         )),
     }
 }

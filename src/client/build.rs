@@ -96,6 +96,9 @@ pub enum BuildError {
         message: String,
         /// Progress up to the failure.
         summary: Option<ProgressSummary>,
+        /// The failing step's lines in the Dockerfile, when the daemon
+        /// could place it.
+        location: Option<Box<crate::errdefs::ErrorSource>>,
     },
     /// The connection to BuildKit broke (the whole message, ready to show).
     #[error("{0}")]
@@ -222,6 +225,10 @@ where
         Err(err) => Err(BuildError::Failed {
             message: err.to_string(),
             summary,
+            location: match err {
+                GatewayError::SolveAt { location, .. } => Some(location),
+                _ => None,
+            },
         }),
     }
 }

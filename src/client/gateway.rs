@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard_buildkit_proto::fsutil::types::Stat;
+use bollard_buildkit_proto::google::protobuf::Any;
 use bollard_buildkit_proto::moby::buildkit::v1::frontend::llb_bridge_client::LlbBridgeClient;
 use bollard_buildkit_proto::moby::buildkit::v1::frontend::{
     self as gw, result, PingRequest, PongResponse, ReadFileRequest, ResolveImageConfigRequest,
@@ -40,6 +41,15 @@ pub enum GatewayError {
     /// The daemon's `Control.Solve` failed (the build or the export).
     #[error("{0}")]
     Solve(String),
+    /// `Control.Solve` failed at a step the daemon could place in the
+    /// Dockerfile (through the definition's source map).
+    #[error("{message}")]
+    SolveAt {
+        /// What the daemon said.
+        message: String,
+        /// The step's lines.
+        location: Box<crate::errdefs::ErrorSource>,
+    },
     /// An LLBBridge call failed.
     #[error("{call}: {message}")]
     Bridge {
@@ -84,6 +94,10 @@ pub struct GatewayBuild {
     solve: Option<JoinHandle<Result<SolveResponse, tonic::Status>>>,
     /// The daemon's message once `Control.Solve` has failed.
     solve_failure: tokio::sync::watch::Receiver<Option<String>>,
+    /// The typed details of the first failed gateway solve (the failing
+    /// step's source lines): returned with the frontend's error, as
+    /// BuildKit's frontends return them, so the build's error keeps them.
+    failure_details: std::sync::Mutex<Vec<Any>>,
 }
 
 impl Drop for GatewayBuild {
@@ -144,6 +158,7 @@ impl GatewayBuild {
             bridge: daemon.bridge(),
             solve: Some(solve),
             solve_failure,
+            failure_details: Default::default(),
         }
     }
 
@@ -175,6 +190,23 @@ impl GatewayBuild {
             request.metadata_mut().insert(BUILD_ID_KEY, value);
         }
         request
+    }
+
+    /// Keeps the typed details of a failed solve for the frontend's
+    /// error (the first failure's: it is the one the build reports).
+    fn keep_failure_details(&self, status: &tonic::Status) {
+        let details = crate::errdefs::details_of(status);
+        let mut kept = self.failure_details_lock();
+        if kept.is_empty() {
+            *kept = details;
+        }
+    }
+
+    fn failure_details_lock(&self) -> std::sync::MutexGuard<'_, Vec<Any>> {
+        // Only ever replaced whole: a panic elsewhere cannot leave it torn.
+        self.failure_details
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The LLBBridge client of this build's connection.
@@ -214,7 +246,10 @@ impl GatewayBuild {
             .clone()
             .solve(request)
             .await
-            .map_err(|s| bridge_error("solve", &s))?
+            .map_err(|s| {
+                self.keep_failure_details(&s);
+                bridge_error("solve", &s)
+            })?
             .into_inner();
         let result = response.result.and_then(|r| r.result);
         Ok(match result {
@@ -247,7 +282,10 @@ impl GatewayBuild {
             .clone()
             .solve(request)
             .await
-            .map_err(|s| bridge_error(&format!("solve with {frontend}"), &s))?
+            .map_err(|s| {
+                self.keep_failure_details(&s);
+                bridge_error(&format!("solve with {frontend}"), &s)
+            })?
             .into_inner();
         response.result.ok_or_else(|| GatewayError::Bridge {
             call: format!("solve with {frontend}"),
@@ -393,7 +431,7 @@ impl GatewayBuild {
                 error: Some(bollard_buildkit_proto::google::rpc::Status {
                     code: tonic::Code::Unknown as i32,
                     message: shorten_error(message),
-                    details: Vec::new(),
+                    details: std::mem::take(&mut *self.failure_details_lock()),
                 }),
             },
         };
@@ -472,7 +510,15 @@ fn solve_error(status: &tonic::Status) -> GatewayError {
     if is_connection_loss(status) {
         return GatewayError::ConnectionLost(root_cause(status));
     }
-    GatewayError::Solve(status.message().to_string())
+    let message = status.message().to_string();
+    // BuildKit adds the sources innermost first; the last is the step's own.
+    match crate::errdefs::sources_in(&crate::errdefs::details_of(status)).pop() {
+        Some(location) => GatewayError::SolveAt {
+            message,
+            location: Box::new(location),
+        },
+        None => GatewayError::Solve(message),
+    }
 }
 
 /// The innermost error under a transport failure: what a user can read
@@ -532,13 +578,13 @@ impl Bridge for GatewayBuild {
     async fn solve(&self, definition: pb::Definition) -> Result<Option<String>, BridgeError> {
         GatewayBuild::solve(self, definition, false)
             .await
-            .map_err(|e| BridgeError(e.to_string()))
+            .map_err(|e| BridgeError::new(e.to_string()))
     }
 
     async fn read_file(&self, result: &str, path: &str) -> Result<Vec<u8>, BridgeError> {
         GatewayBuild::read_file(self, result, path)
             .await
-            .map_err(|e| BridgeError(e.to_string()))
+            .map_err(|e| BridgeError::new(e.to_string()))
     }
 
     async fn resolve_image_config(
@@ -548,7 +594,7 @@ impl Bridge for GatewayBuild {
     ) -> Result<ResolvedConfig, BridgeError> {
         GatewayBuild::resolve_image_config(self, reference, platform)
             .await
-            .map_err(|e| BridgeError(e.to_string()))
+            .map_err(|e| BridgeError::new(e.to_string()))
     }
 
     async fn warn(&self, warning: BuildWarning) -> Result<(), BridgeError> {
@@ -558,7 +604,7 @@ impl Bridge for GatewayBuild {
             .warn(request)
             .await
             .map(|_| ())
-            .map_err(|s| BridgeError(bridge_error("warn", &s).to_string()))
+            .map_err(|s| BridgeError::new(bridge_error("warn", &s).to_string()))
     }
 
     fn session_id(&self) -> Option<&str> {

@@ -10,6 +10,8 @@ use bollard_buildkit_proto::pb;
 
 use crate::platform::Platform;
 
+use super::source_map::SourceLocation;
+
 /// The description key BuildKit shows as a step's name in progress output.
 pub(crate) const CUSTOM_NAME_KEY: &str = "llb.customname";
 
@@ -39,6 +41,9 @@ pub struct Constraints {
     pub progress_group: Option<ProgressGroup>,
     /// Extra API caps to require, on top of those the builder adds itself.
     pub caps: BTreeMap<String, bool>,
+    /// Where in the user's source (the Dockerfile) the op comes from; goes
+    /// to the definition's source map, not into the op's digest.
+    pub location: Option<SourceLocation>,
 }
 
 impl Constraints {
@@ -104,6 +109,13 @@ pub trait Constrained: Sized {
         self.constraints_mut()
             .description
             .insert(key.into(), value.into());
+        self
+    }
+
+    /// Records where in the user's source the op comes from (`None`: nowhere
+    /// in particular), so that the daemon's errors can point there.
+    fn location(mut self, location: Option<SourceLocation>) -> Self {
+        self.constraints_mut().location = location;
         self
     }
 

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::platform::Platform;
 
+use super::source_map::SourceMapBuilder;
 use super::state::{Node, OpSpec, Output, State};
 use super::Result;
 
@@ -53,6 +54,7 @@ pub fn marshal_with(state: &State, opts: &MarshalOptions) -> Result<pb::Definiti
         seen: HashSet::new(),
         def: Vec::new(),
         metadata: BTreeMap::new(),
+        sources: SourceMapBuilder::default(),
     };
     let root_input = m.input(root)?;
 
@@ -93,7 +95,7 @@ pub fn marshal_with(state: &State, opts: &MarshalOptions) -> Result<pb::Definiti
     Ok(pb::Definition {
         def: m.def,
         metadata: m.metadata,
-        source: None,
+        source: m.sources.finish(),
     })
 }
 
@@ -105,6 +107,7 @@ struct Marshaller<'a> {
     seen: HashSet<String>,
     def: Vec<Vec<u8>>,
     metadata: BTreeMap<String, pb::OpMetadata>,
+    sources: SourceMapBuilder,
 }
 
 impl Marshaller<'_> {
@@ -293,6 +296,9 @@ impl Marshaller<'_> {
         }
         let metadata = c.metadata(&caps);
         self.metadata.insert(digest.clone(), metadata);
+        if let Some(location) = &c.location {
+            self.sources.add(&digest, location);
+        }
         self.memo.insert(key, digest.clone());
         Ok(digest)
     }

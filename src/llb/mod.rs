@@ -18,6 +18,7 @@ mod image_ref;
 mod marshal;
 mod mount;
 mod source;
+mod source_map;
 mod state;
 
 #[cfg(test)]
@@ -32,6 +33,7 @@ pub use image_ref::normalize_image_ref;
 pub use marshal::{digest_of, marshal, marshal_with, MarshalOptions};
 pub use mount::{CacheSharing, Mount};
 pub use source::{Differ, Http, Image, Local, OciLayout, ResolveMode};
+pub use source_map::{SourceFile, SourceLocation};
 pub use state::{diff, merge, State};
 
 use thiserror::Error;

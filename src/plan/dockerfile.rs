@@ -53,6 +53,8 @@ pub async fn compile_dockerfile(
         named_contexts,
         image_contexts: crate::frontend::image_contexts(&options.named_contexts)?,
         source_date_epoch: options.source_date_epoch,
+        // A plan is never solved: no daemon error to point at a line.
+        source: None,
     };
     let builds = convert::convert(&dockerfile, &convert_options, resolver)
         .await

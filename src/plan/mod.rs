@@ -218,7 +218,7 @@ impl Plan {
         })
     }
 
-    /// One line for `crossbuild build`: `plan: 2 platforms; 1 step
+    /// One line for `crossbuild build`: `plan: 2 platforms; RUN steps: 1
     /// cross-compiled once, 2 native, 1 emulated (QEMU)`.
     pub fn summary(&self) -> String {
         let c = &self.counts;
@@ -241,7 +241,7 @@ impl Plan {
                 .filter(|s| s.placement == Placement::Cross)
                 .all(|s| s.shared);
             let once = if once { " once" } else { "" };
-            parts.push(format!("{} cross-compiled{once}", plural(c.cross, "step")));
+            parts.push(format!("{} cross-compiled{once}", c.cross));
         }
         parts.push(format!("{} native", c.native));
         parts.push(format!("{} emulated (QEMU)", c.emulated));
@@ -249,8 +249,14 @@ impl Plan {
             parts.push(format!("{} impossible", c.impossible));
         }
         let mut line = format!(
-            "plan: {}; {}",
+            "plan: {}; {}: {}",
             plural(c.platforms, "platform"),
+            // Counted over all platforms: a step of 2 platforms is 2 steps.
+            if c.cross + c.native + c.emulated + c.impossible == 1 {
+                "RUN step"
+            } else {
+                "RUN steps"
+            },
             parts.join(", ")
         );
         let compiles = self

@@ -117,7 +117,7 @@ fn buildplatform_stage_is_cross_and_shared_runtime_is_emulated() {
     );
     assert_eq!(
         plan.summary(),
-        "plan: 3 platforms; 1 step cross-compiled once, 1 native, 2 emulated (QEMU); \
+        "plan: 3 platforms; RUN steps: 1 cross-compiled once, 1 native, 2 emulated (QEMU); \
          2 compile steps emulated (see `crossbuild plan`)"
     );
     assert_eq!(plan.warnings.len(), 2, "{:?}", plan.warnings);
@@ -165,7 +165,7 @@ COPY --from=build /app /app
     assert!(plan.errors.is_empty() && plan.warnings.is_empty());
     assert_eq!(
         plan.summary(),
-        "plan: 2 platforms; 2 steps cross-compiled, 0 native, 0 emulated (QEMU)"
+        "plan: 2 platforms; RUN steps: 2 cross-compiled, 0 native, 0 emulated (QEMU)"
     );
 }
 

@@ -214,7 +214,10 @@ impl StdioBridge {
 }
 
 fn status_error(call: &str, status: &tonic::Status) -> BridgeError {
-    BridgeError(format!("{call}: {}", status.message()))
+    BridgeError {
+        message: format!("{call}: {}", status.message()),
+        details: crate::errdefs::details_of(status),
+    }
 }
 
 #[async_trait::async_trait]

@@ -6,25 +6,11 @@
 //! with a `>>>` marker, as for BuildKit's own frontend, and BuildKit's
 //! `# syntax=` forwarder keeps it instead of pointing at the syntax line.
 
-use bollard_buildkit_proto::google::protobuf::Any;
 use bollard_buildkit_proto::google::rpc::Status as RpcStatus;
-use bollard_buildkit_proto::pb;
-use prost::Message;
 
+use crate::bridge::BridgeError;
+use crate::errdefs::ErrorSource;
 use crate::frontend::FrontendError;
-
-/// The type URL BuildKit's `grpcerrors` decodes source details from.
-const SOURCE_TYPE_URL: &str = "type.googleapis.com/errdefs.Source";
-
-/// BuildKit's `errdefs.Source` (solver/errdefs/errdefs.proto): not in the
-/// generated protos we use, and two fields long.
-#[derive(Clone, PartialEq, Message)]
-struct ErrorSource {
-    #[prost(message, optional, tag = "1")]
-    info: Option<pb::SourceInfo>,
-    #[prost(message, repeated, tag = "2")]
-    ranges: Vec<pb::Range>,
-}
 
 /// A status with no details.
 pub fn rpc_status(code: tonic::Code, message: String) -> RpcStatus {
@@ -40,6 +26,11 @@ pub fn rpc_status(code: tonic::Code, message: String) -> RpcStatus {
 /// points at its line in the client's output.
 pub fn frontend_status(error: &FrontendError, dockerfile: Option<&[u8]>) -> RpcStatus {
     let mut status = rpc_status(tonic::Code::Unknown, error.to_string());
+    // A failed solve's details (the failing step's source lines, its
+    // vertex) go back unchanged, as BuildKit's own frontend returns them.
+    if let FrontendError::Bridge(BridgeError { details, .. }) = error {
+        status.details = details.clone();
+    }
     if let FrontendError::Dockerfile {
         filename,
         line,
@@ -47,25 +38,10 @@ pub fn frontend_status(error: &FrontendError, dockerfile: Option<&[u8]>) -> RpcS
         ..
     } = error
     {
-        match (dockerfile, i32::try_from(*line)) {
-            (Some(data), Ok(line)) if line > 0 => {
-                let position = pb::Position { line, character: 0 };
-                let source = ErrorSource {
-                    info: Some(pb::SourceInfo {
-                        filename: filename.clone(),
-                        data: data.to_vec(),
-                        definition: None,
-                        language: "Dockerfile".to_string(),
-                    }),
-                    ranges: vec![pb::Range {
-                        start: Some(position),
-                        end: Some(position),
-                    }],
-                };
-                status.details.push(Any {
-                    type_url: SOURCE_TYPE_URL.to_string(),
-                    value: source.encode_to_vec(),
-                });
+        match dockerfile {
+            Some(data) if *line > 0 => {
+                let source = ErrorSource::lines(filename, data, *line, *line);
+                status.details.push(source.to_any());
             }
             // Without the file the client cannot show the line: say it.
             _ => {
@@ -81,6 +57,8 @@ pub fn frontend_status(error: &FrontendError, dockerfile: Option<&[u8]>) -> RpcS
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::errdefs::SOURCE_TYPE_URL;
+    use prost::Message;
 
     fn dockerfile_error() -> FrontendError {
         FrontendError::Dockerfile {
@@ -111,5 +89,17 @@ mod tests {
             status.message,
             "Dockerfile:3: unknown instruction: FORM\n  | FORM busybox"
         );
+    }
+
+    #[test]
+    fn a_failed_solve_keeps_the_daemon_s_details() {
+        let source = ErrorSource::lines("Dockerfile", b"FROM a\nRUN false\n", 2, 2);
+        let error = FrontendError::Bridge(BridgeError {
+            message: "process did not complete successfully".to_string(),
+            details: vec![source.to_any()],
+        });
+        let status = frontend_status(&error, None);
+        assert_eq!(status.message, "process did not complete successfully");
+        assert_eq!(status.details, vec![source.to_any()]);
     }
 }

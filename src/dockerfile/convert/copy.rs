@@ -155,7 +155,8 @@ impl StageBuild<'_> {
                 let git = llb::Git::new(src)
                     .map_err(|e| err(&e.to_string()))?
                     .keep_git_dir(spec.keep_git_dir)
-                    .custom_name(step.clone());
+                    .custom_name(step.clone())
+                    .location(self.location(cmd));
                 copies.push(finish(llb::Copy::new(&git.into_state(), "/", &dest)));
             } else if is_http(src) {
                 if !spec.is_add {
@@ -165,7 +166,8 @@ impl StageBuild<'_> {
                 let mut http = llb::Http::new(src)
                     .map_err(|e| err(&e.to_string()))?
                     .filename(&file)
-                    .custom_name(step.clone());
+                    .custom_name(step.clone())
+                    .location(self.location(cmd));
                 if let Some(sum) = &checksum {
                     http = http.checksum(sum);
                 }
@@ -226,7 +228,9 @@ impl StageBuild<'_> {
         for a in actions {
             op = op.then(a);
         }
-        let op = op.ignore_cache(self.ignore_cache);
+        let op = op
+            .ignore_cache(self.ignore_cache)
+            .location(self.location(cmd));
 
         if spec.link && chmod.is_none() {
             // `--link`: copy onto an empty layer and merge it, so the layer
@@ -253,6 +257,7 @@ impl StageBuild<'_> {
                 &[self.state.clone(), layer],
                 llb::Constraints::new()
                     .custom_name(link_name)
+                    .location(self.location(cmd))
                     .progress_group(group, copy_name, false)
                     .ignore_cache(self.ignore_cache),
             );

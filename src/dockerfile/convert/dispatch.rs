@@ -35,6 +35,15 @@ pub(super) struct PlatformContext<'a> {
     pub lint: Option<&'a Linter>,
 }
 
+impl PlatformContext<'_> {
+    /// Lines `start..=end` of the Dockerfile, for the source map (`None`
+    /// when the caller gave no source).
+    pub fn location(&self, start: usize, end: usize) -> Option<llb::SourceLocation> {
+        let file = self.opts.source.as_ref()?;
+        Some(llb::SourceLocation::new(file, start, end))
+    }
+}
+
 /// A base image after resolution.
 #[derive(Clone)]
 struct ResolvedBase {
@@ -392,6 +401,7 @@ impl PlatformContext<'_> {
                         .platform(&base.platform)
                         .custom_name(name)
                         .description(DF_CMD_KEY, node.source.clone())
+                        .location(self.location(node.line, node.line))
                         .into_state();
                 }
                 (

@@ -127,6 +127,9 @@ pub struct ConvertOptions {
     /// entries of this build and given to the directories `WORKDIR`
     /// creates.
     pub source_date_epoch: Option<i64>,
+    /// The Dockerfile as read, for the graphs' source maps: with it, the
+    /// daemon's error for a failing step names that step's lines.
+    pub source: Option<std::sync::Arc<llb::SourceFile>>,
 }
 
 impl ConvertOptions {
@@ -144,6 +147,7 @@ impl ConvertOptions {
             named_contexts: BTreeMap::new(),
             image_contexts: BTreeMap::new(),
             source_date_epoch: None,
+            source: None,
         }
     }
 }

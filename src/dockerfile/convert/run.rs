@@ -111,6 +111,7 @@ impl StageBuild<'_> {
         exec = exec
             .custom_name(name)
             .description(DF_CMD_KEY, cmd.source.clone())
+            .location(self.location(cmd))
             .ignore_cache(self.ignore_cache);
         self.state = self.state.run(exec).map_err(|e| err(e.to_string()))?.root();
 

@@ -42,6 +42,11 @@ impl StageBuild<'_> {
             .map_err(|e| ConvertError::new(line, e.to_string()))
     }
 
+    /// Where `cmd` is in the Dockerfile, for the source map.
+    pub fn location(&self, cmd: &Command) -> Option<llb::SourceLocation> {
+        self.ctx.location(cmd.span.start, cmd.span.end)
+    }
+
     /// The next step name for `text` (the source line, variables expanded
     /// for display, keyword upper-cased).
     pub fn step_name(&mut self, text: &str) -> String {
@@ -136,6 +141,7 @@ impl StageBuild<'_> {
                     let name = self.step_name(&cmd.source);
                     let op = llb::FileOp::new(mkdir)
                         .custom_name(name)
+                        .location(self.location(cmd))
                         .ignore_cache(self.ignore_cache);
                     self.state = self.state.file(op);
                 }

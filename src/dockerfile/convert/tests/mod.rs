@@ -5,6 +5,7 @@ mod check_tests;
 mod config_tests;
 mod copy_tests;
 mod run_tests;
+mod source_map_tests;
 mod stage_tests;
 
 use std::collections::BTreeMap;
