@@ -19,6 +19,7 @@ mod marshal;
 mod mount;
 mod source;
 mod state;
+mod ulimit;
 
 #[cfg(test)]
 mod tests;
@@ -33,6 +34,7 @@ pub use marshal::{digest_of, marshal, marshal_with, MarshalOptions};
 pub use mount::{CacheSharing, Mount};
 pub use source::{Differ, Http, Image, Local, OciLayout, ResolveMode};
 pub use state::{diff, merge, State};
+pub use ulimit::{Ulimit, UlimitError};
 
 use thiserror::Error;
 
