@@ -128,6 +128,11 @@ impl Exec {
         self
     }
 
+    /// Whether a mount at `dest` was added.
+    pub fn has_mount(&self, dest: &str) -> bool {
+        self.mounts.iter().any(|m| m.dest == dest)
+    }
+
     /// Exposes secret `id` as environment variable `name`.
     pub fn secret_env(mut self, id: &str, name: &str, optional: bool) -> Self {
         self.secret_env.push(pb::SecretEnv {

@@ -92,9 +92,11 @@ impl FromStr for Ulimit {
                 let hard = parse_int(hard)?;
                 (parse_int(soft)?, hard)
             }
-            _ => return Err(UlimitError(format!(
+            _ => {
+                return Err(UlimitError(format!(
                 "too many limit value arguments - {limits}, can only have up to two, `soft[:hard]`"
-            ))),
+            )))
+            }
         };
         if hard != -1 && soft > hard {
             return Err(UlimitError(format!(

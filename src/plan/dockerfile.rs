@@ -53,6 +53,7 @@ pub async fn compile_dockerfile(
         named_contexts,
         image_contexts: crate::frontend::image_contexts(&options.named_contexts)?,
         source_date_epoch: options.source_date_epoch,
+        run: options.run.clone(),
     };
     let builds = convert::convert(&dockerfile, &convert_options, resolver)
         .await

@@ -98,6 +98,22 @@ impl NoCache {
     }
 }
 
+/// What BuildKit's Dockerfile frontend applies to every `RUN` from its
+/// options rather than from the Dockerfile (`add-hosts`, `shm-size`,
+/// `ulimit`, `hostname` attributes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// `/etc/hosts` entries, `(name, ip)`, in the order given.
+    pub extra_hosts: Vec<(String, String)>,
+    /// The size of `/dev/shm` in bytes (a sized tmpfs there); 0 keeps the
+    /// daemon's default.
+    pub shm_size: i64,
+    /// Resource limits, in the order given.
+    pub ulimits: Vec<llb::Ulimit>,
+    /// The container's hostname; `None` keeps the daemon's default.
+    pub hostname: Option<String>,
+}
+
 /// Everything the conversion needs besides the Dockerfile.
 #[derive(Debug, Clone)]
 pub struct ConvertOptions {
@@ -127,6 +143,8 @@ pub struct ConvertOptions {
     /// entries of this build and given to the directories `WORKDIR`
     /// creates.
     pub source_date_epoch: Option<i64>,
+    /// Host entries, `/dev/shm` size, ulimits and hostname for every `RUN`.
+    pub run: RunOptions,
 }
 
 impl ConvertOptions {
@@ -144,6 +162,7 @@ impl ConvertOptions {
             named_contexts: BTreeMap::new(),
             image_contexts: BTreeMap::new(),
             source_date_epoch: None,
+            run: RunOptions::default(),
         }
     }
 }
