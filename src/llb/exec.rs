@@ -128,9 +128,10 @@ impl Exec {
         self
     }
 
-    /// Whether a mount at `dest` was added.
-    pub fn has_mount(&self, dest: &str) -> bool {
-        self.mounts.iter().any(|m| m.dest == dest)
+    /// Drops the mounts added at `dest`.
+    pub fn without_mount(mut self, dest: &str) -> Self {
+        self.mounts.retain(|m| m.dest != dest);
+        self
     }
 
     /// Exposes secret `id` as environment variable `name`.

@@ -319,7 +319,9 @@ fn proxy_env(
 /// Adds the frontend's options for every RUN (BuildKit `dispatchRun`:
 /// extra hosts, ulimits, a sized tmpfs on `/dev/shm`; the hostname comes
 /// from the stage state there, which every RUN of the stage inherits).
-/// A RUN that mounts `/dev/shm` itself keeps its own mount.
+/// A RUN that mounts `/dev/shm` itself loses that mount to the sized
+/// tmpfs: BuildKit adds its tmpfs after the RUN's mounts, so the daemon
+/// mounts it over the RUN's and only the sized one is seen.
 fn apply_run_options(mut exec: llb::Exec, run: &super::RunOptions) -> llb::Exec {
     for (host, ip) in &run.extra_hosts {
         exec = exec.extra_host(host, ip);
@@ -327,8 +329,10 @@ fn apply_run_options(mut exec: llb::Exec, run: &super::RunOptions) -> llb::Exec 
     for limit in &run.ulimits {
         exec = exec.ulimit(limit.clone());
     }
-    if run.shm_size > 0 && !exec.has_mount(SHM_DIR) {
-        exec = exec.mount(llb::Mount::tmpfs(SHM_DIR).size(run.shm_size));
+    if run.shm_size > 0 {
+        exec = exec
+            .without_mount(SHM_DIR)
+            .mount(llb::Mount::tmpfs(SHM_DIR).size(run.shm_size));
     }
     if let Some(hostname) = &run.hostname {
         exec = exec.hostname(hostname);
