@@ -17,6 +17,8 @@ use crate::image::ImageConfig;
 use crate::llb::{self, Constrained, Local, MarshalOptions};
 use crate::platform::{Platform, PlatformError};
 
+mod run_options;
+
 /// Local name of the build context, as BuildKit's clients send it.
 pub const CONTEXT_LOCAL: &str = "context";
 /// Local name of the directory that holds the Dockerfile.
@@ -85,6 +87,9 @@ pub struct FrontendOptions {
     /// `build-arg:SOURCE_DATE_EPOCH`, in seconds (BuildKit reads it as a
     /// frontend option as well as a build arg).
     pub source_date_epoch: Option<i64>,
+    /// What every `RUN` gets from the options: `add-hosts`, `shm-size`,
+    /// `ulimit`, `hostname` (or `build-arg:BUILDKIT_SANDBOX_HOSTNAME`).
+    pub run: convert::RunOptions,
 }
 
 impl FrontendOptions {
@@ -126,6 +131,7 @@ impl FrontendOptions {
             Some(v) if v.is_empty() => NoCache::All,
             Some(v) => NoCache::Stages(v.split(',').map(|s| s.trim().to_string()).collect()),
         };
+        let run = run_options::from_attrs(attrs, &build_args)?;
         Ok(FrontendOptions {
             filename: attrs
                 .get("filename")
@@ -146,6 +152,7 @@ impl FrontendOptions {
                 .filter_map(|(k, v)| Some((k.strip_prefix("context:")?.to_string(), v.clone())))
                 .collect(),
             source_date_epoch,
+            run,
         })
     }
 }
@@ -326,6 +333,7 @@ pub async fn build_observed(
             language: "Dockerfile".to_string(),
             data: source.dockerfile.clone(),
         })),
+        run: options.run.clone(),
     };
     let resolver = BridgeResolver::new(bridge);
     let convert_error = |e: convert::ConvertError| {

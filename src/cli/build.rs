@@ -11,8 +11,9 @@ use bollard_buildkit_proto::pb;
 use clap::Args;
 use crossbuild::client::build::{run_build, BuildError, BuildOutcome, BuildSetup};
 use crossbuild::client::build_options::{
-    parse_build_args, parse_build_context, parse_cache_entries, parse_labels, parse_secret,
-    parse_ssh, prepare_local_cache, process_env, FrontendOptionsRequest,
+    parse_add_hosts, parse_build_args, parse_build_context, parse_cache_entries, parse_labels,
+    parse_secret, parse_shm_size, parse_ssh, parse_ulimits, prepare_local_cache, process_env,
+    FrontendOptionsRequest,
 };
 use crossbuild::client::gateway::GatewayBuild;
 use crossbuild::client::output::{resolve_exports, ExportTarget, OutputFlags};
@@ -92,6 +93,15 @@ pub struct BuildArgs {
     /// Privileges the build may use: network.host (RUN --network=host), security.insecure (RUN --security=insecure); the daemon must permit them too.
     #[arg(long = "allow")]
     allow: Vec<String>,
+    /// Add a custom host-to-IP mapping for RUN (host:ip or host=ip; repeatable).
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    add_hosts: Vec<String>,
+    /// Size of /dev/shm for RUN (e.g. 128m, 1g, or bytes).
+    #[arg(long = "shm-size", value_name = "SIZE")]
+    shm_size: Option<String>,
+    /// Resource limit for RUN (NAME=SOFT[:HARD], e.g. nofile=1024:2048; repeatable).
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
+    ulimits: Vec<String>,
     /// Progress output: auto, tty, plain, rawjson or quiet (default: BUILDKIT_PROGRESS, else auto).
     #[arg(long)]
     pub progress: Option<String>,
@@ -140,6 +150,9 @@ impl BuildArgs {
             ("--secret", !self.secrets.is_empty()),
             ("--ssh", !self.ssh.is_empty()),
             ("--allow", !self.allow.is_empty()),
+            ("--add-host", !self.add_hosts.is_empty()),
+            ("--shm-size", self.shm_size.is_some()),
+            ("--ulimit", !self.ulimits.is_empty()),
             ("--metadata-file", self.metadata_file.is_some()),
             ("--llb", self.llb.is_some()),
             ("--reference-frontend", self.reference_frontend),
@@ -234,6 +247,14 @@ pub fn dockerfile_inputs(args: &BuildArgs) -> Result<DockerfileInputs, String> {
         pull: args.pull,
         cache_from: cache_from.clone(),
         allow: entitlements::parse_allow(&args.allow).map_err(|e| e.to_string())?,
+        add_hosts: parse_add_hosts(&args.add_hosts, None).map_err(|e| e.to_string())?,
+        shm_size: args
+            .shm_size
+            .as_deref()
+            .map(parse_shm_size)
+            .transpose()
+            .map_err(|e| e.to_string())?,
+        ulimits: parse_ulimits(&args.ulimits).map_err(|e| e.to_string())?,
         contexts: args
             .build_contexts
             .iter()

@@ -68,6 +68,14 @@ pub enum BuildOptionError {
     /// `--add-host name:host-gateway` without a known gateway address.
     #[error("unable to derive the IP value for host-gateway in {0:?}")]
     HostGatewayUnknown(String),
+    /// A `--ulimit` value that Docker's parser refuses.
+    #[error("invalid --ulimit value {value:?}: {message}")]
+    Ulimit {
+        /// The value.
+        value: String,
+        /// go-units' reason.
+        message: String,
+    },
     /// An OCI layout context whose digest the client has not resolved yet.
     #[error(
         "build context {0:?}: oci-layout digest not resolved (read the layout's index.json first)"
@@ -369,39 +377,84 @@ fn normalize_context_name(name: &str) -> Option<String> {
     Some(short.strip_suffix(":latest").unwrap_or(short).to_string())
 }
 
-/// Parses `--add-host name:ip` / `name=ip` (several ips comma-separated,
-/// IPv6 optionally in brackets, `host-gateway` replaced by `host_gateway`)
-/// into BuildKit's `add-hosts` value `name=ip,name=ip`.
+/// Parses `--add-host name:ip` / `name=ip` into BuildKit's `add-hosts`
+/// value `name=ip,name=ip`. Like buildx's string-slice flag, one value may
+/// hold several comma-separated entries (`a=10.0.0.1,b=10.0.0.2`); a bare
+/// address among them adds another address for the name before it
+/// (`multi=10.0.0.3,10.0.0.4`). IPv6 may be in brackets; `host-gateway`
+/// is replaced by `host_gateway`.
 pub fn parse_add_hosts(
     values: &[String],
     host_gateway: Option<IpAddr>,
 ) -> Result<Option<String>, BuildOptionError> {
     const FLAG: &str = "--add-host";
+    let unbracket = |ip: &str| -> String {
+        ip.strip_prefix('[')
+            .and_then(|i| i.strip_suffix(']'))
+            .unwrap_or(ip)
+            .to_string()
+    };
     let mut hosts = Vec::new();
     for value in values {
-        let (host, ips) = value
-            .split_once('=')
-            .or_else(|| value.split_once(':'))
-            .filter(|(h, i)| !h.is_empty() && !i.is_empty())
-            .ok_or_else(|| invalid(FLAG, value, "expected host:ip"))?;
-        if ips == "host-gateway" {
-            let ip =
-                host_gateway.ok_or_else(|| BuildOptionError::HostGatewayUnknown(value.clone()))?;
-            hosts.push(format!("{host}={ip}"));
-            continue;
-        }
-        for ip in ips.split(',') {
-            let bare = ip
-                .strip_prefix('[')
-                .and_then(|i| i.strip_suffix(']'))
-                .unwrap_or(ip);
-            if bare.parse::<IpAddr>().is_err() {
-                return Err(invalid(FLAG, value, "invalid IP address"));
+        let mut last_host: Option<&str> = None;
+        for field in value.split(',') {
+            if let Some(host) = last_host.filter(|_| unbracket(field).parse::<IpAddr>().is_ok()) {
+                hosts.push(format!("{host}={}", unbracket(field)));
+                continue;
             }
-            hosts.push(format!("{host}={bare}"));
+            let (host, ip) = field
+                .split_once('=')
+                .or_else(|| field.split_once(':'))
+                .filter(|(h, i)| !h.is_empty() && !i.is_empty())
+                .ok_or_else(|| invalid(FLAG, value, "expected host:ip"))?;
+            let ip = if ip == "host-gateway" {
+                host_gateway
+                    .ok_or_else(|| BuildOptionError::HostGatewayUnknown(value.clone()))?
+                    .to_string()
+            } else {
+                let bare = unbracket(ip);
+                if bare.parse::<IpAddr>().is_err() {
+                    return Err(invalid(FLAG, value, "invalid IP address"));
+                }
+                bare
+            };
+            hosts.push(format!("{host}={ip}"));
+            last_host = Some(host);
         }
     }
     Ok((!hosts.is_empty()).then(|| hosts.join(",")))
+}
+
+/// Parses `--shm-size` like buildx (docker/go-units `RAMInBytes`: `128m`,
+/// `1g`, `1048576`) into bytes; 0 means the daemon's default.
+pub fn parse_shm_size(value: &str) -> Result<u64, BuildOptionError> {
+    crate::dockerfile::instructions::ram_in_bytes(value)
+        .and_then(|b| u64::try_from(b).ok())
+        .ok_or_else(|| {
+            invalid(
+                "--shm-size",
+                value,
+                "expected a size such as 128m, 1g or a number of bytes",
+            )
+        })
+}
+
+/// Parses `--ulimit name=soft[:hard]` values into BuildKit's `ulimit`
+/// value: like Docker's `UlimitOpt`, a later limit of the same name
+/// replaces an earlier one and the list is sorted by name.
+pub fn parse_ulimits(values: &[String]) -> Result<Option<String>, BuildOptionError> {
+    let mut limits = BTreeMap::new();
+    for value in values {
+        let limit: crate::llb::Ulimit =
+            value
+                .parse()
+                .map_err(|e: crate::llb::UlimitError| BuildOptionError::Ulimit {
+                    value: value.clone(),
+                    message: e.to_string(),
+                })?;
+        limits.insert(limit.name.clone(), limit.to_string());
+    }
+    Ok((!limits.is_empty()).then(|| limits.into_values().collect::<Vec<_>>().join(",")))
 }
 
 /// Everything that becomes a frontend attribute, already parsed.
@@ -433,6 +486,8 @@ pub struct FrontendOptionsRequest {
     pub cgroup_parent: Option<String>,
     /// `--shm-size` in bytes.
     pub shm_size: Option<u64>,
+    /// `ulimit` as made by [`parse_ulimits`].
+    pub ulimits: Option<String>,
     /// Force an image index even for one platform (also set by the
     /// `BUILDKIT_MULTI_PLATFORM` build-arg).
     pub multi_platform: bool,
@@ -486,6 +541,9 @@ impl FrontendOptionsRequest {
         }
         if let Some(size) = self.shm_size.filter(|s| *s > 0) {
             set("shm-size", size.to_string());
+        }
+        if let Some(limits) = &self.ulimits {
+            set("ulimit", limits.clone());
         }
         if let Some(imports) = cache_imports_attr(&self.cache_from) {
             set("cache-imports", imports);

@@ -644,3 +644,60 @@ fn oci_layout_contexts_resolve_their_digest_and_name_their_store() {
         .unwrap_err();
     assert!(err.to_string().contains("cannot read index.json"), "{err}");
 }
+
+#[test]
+fn add_hosts_several_in_one_value_like_buildx_string_slice() {
+    assert_eq!(
+        parse_add_hosts(
+            &strings(&["a=10.0.0.1,b:10.0.0.2,c=[fe80::1],fe80::2"]),
+            None
+        ),
+        Ok(Some("a=10.0.0.1,b=10.0.0.2,c=fe80::1,c=fe80::2".into()))
+    );
+}
+
+#[test]
+fn shm_size_like_buildx_mem_bytes() {
+    assert_eq!(parse_shm_size("128m"), Ok(128 << 20));
+    assert_eq!(parse_shm_size("1g"), Ok(1 << 30));
+    assert_eq!(parse_shm_size("1048576"), Ok(1 << 20));
+    assert_eq!(parse_shm_size("0"), Ok(0));
+    for bad in ["12xyz", "", "-1", "m"] {
+        assert!(
+            matches!(
+                parse_shm_size(bad),
+                Err(BuildOptionError::Invalid {
+                    flag: "--shm-size",
+                    ..
+                })
+            ),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn ulimits_like_docker_ulimit_opt() {
+    assert_eq!(parse_ulimits(&[]), Ok(None));
+    // Later wins per name; sorted by name; hard defaults to soft.
+    assert_eq!(
+        parse_ulimits(&strings(&["nproc=10", "nofile=1:2", "nofile=1024:2048"])),
+        Ok(Some("nofile=1024:2048,nproc=10:10".into()))
+    );
+    assert_eq!(
+        parse_ulimits(&strings(&["nofile=abc"]))
+            .unwrap_err()
+            .to_string(),
+        "invalid --ulimit value \"nofile=abc\": strconv.ParseInt: parsing \"abc\": invalid syntax"
+    );
+    let req = FrontendOptionsRequest {
+        filename: "Dockerfile".into(),
+        ulimits: parse_ulimits(&strings(&["nofile=1024:2048"])).expect("ulimits"),
+        ..Default::default()
+    };
+    let attrs = req.frontend_attrs().expect("attrs");
+    assert_eq!(
+        attrs.get("ulimit").map(String::as_str),
+        Some("nofile=1024:2048")
+    );
+}

@@ -7,7 +7,7 @@ pub mod build_options;
 pub mod cache_options;
 pub mod connect;
 pub mod container;
-mod csv_fields;
+pub(crate) mod csv_fields;
 pub mod docker_context;
 pub mod engine;
 pub mod entitlements;

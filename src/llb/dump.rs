@@ -173,6 +173,14 @@ fn exec_json(e: &pb::ExecOp) -> Value {
                 .collect();
             o.insert("extra_hosts".into(), json!(hosts));
         }
+        if !m.ulimit.is_empty() {
+            let limits: Vec<String> = m
+                .ulimit
+                .iter()
+                .map(|u| format!("{}={}:{}", u.name, u.soft, u.hard))
+                .collect();
+            o.insert("ulimit".into(), json!(limits));
+        }
         if !m.valid_exit_codes.is_empty() {
             o.insert("valid_exit_codes".into(), json!(m.valid_exit_codes));
         }

@@ -10,6 +10,7 @@ use crate::platform::Platform;
 use super::constraints::{Constrained, Constraints};
 use super::mount::{CacheSharing, Mount, MountKind};
 use super::state::{normalize_path, Node, OpSpec, Output, State};
+use super::ulimit::Ulimit;
 use super::{LlbError, Result};
 
 /// Network access of the container.
@@ -48,6 +49,7 @@ pub struct Exec {
     mounts: Vec<Mount>,
     secret_env: Vec<pb::SecretEnv>,
     extra_hosts: Vec<(String, String)>,
+    ulimits: Vec<Ulimit>,
     proxy_env: Option<pb::ProxyEnv>,
     valid_exit_codes: Option<Vec<i32>>,
     readonly_root: bool,
@@ -68,6 +70,7 @@ impl Exec {
             mounts: Vec::new(),
             secret_env: Vec::new(),
             extra_hosts: Vec::new(),
+            ulimits: Vec::new(),
             proxy_env: None,
             valid_exit_codes: None,
             readonly_root: false,
@@ -125,6 +128,12 @@ impl Exec {
         self
     }
 
+    /// Drops the mounts added at `dest`.
+    pub fn without_mount(mut self, dest: &str) -> Self {
+        self.mounts.retain(|m| m.dest != dest);
+        self
+    }
+
     /// Exposes secret `id` as environment variable `name`.
     pub fn secret_env(mut self, id: &str, name: &str, optional: bool) -> Self {
         self.secret_env.push(pb::SecretEnv {
@@ -138,6 +147,13 @@ impl Exec {
     /// Adds an `/etc/hosts` entry.
     pub fn extra_host(mut self, host: &str, ip: &str) -> Self {
         self.extra_hosts.push((host.to_string(), ip.to_string()));
+        self
+    }
+
+    /// Adds a resource limit for the command (after any given before,
+    /// as Go's `llb.AddUlimit` does).
+    pub fn ulimit(mut self, limit: Ulimit) -> Self {
+        self.ulimits.push(limit);
         self
     }
 
@@ -302,6 +318,9 @@ impl State {
         if exec.valid_exit_codes.is_some() {
             caps.push("exec.validexitcode");
         }
+        if !exec.ulimits.is_empty() {
+            caps.push("exec.meta.ulimit");
+        }
 
         let mut specs = Vec::with_capacity(all.len());
         let mut outputs: Vec<(String, Option<i64>, &'static str, Option<State>)> = Vec::new();
@@ -403,6 +422,7 @@ impl State {
                     ip: ip.clone(),
                 })
                 .collect(),
+            ulimit: exec.ulimits.iter().map(Ulimit::to_pb).collect(),
             proxy_env: exec.proxy_env.clone(),
             remove_mount_stubs_recursive: true,
             valid_exit_codes: exec.valid_exit_codes.clone().unwrap_or_default(),

@@ -405,17 +405,58 @@ mod tests {
             args: vec!["/bin/sh".into(), "-c".into(), "make".into()],
             cwd: "/src".into(),
             user: "1000".into(),
+            // Every field after `args` and `env`, so that the split in
+            // `encode_op` is proven against all of them.
+            proxy_env: Some(pb::ProxyEnv {
+                http_proxy: "http://proxy:3128".into(),
+                ..Default::default()
+            }),
+            extra_hosts: vec![
+                pb::HostIp {
+                    host: "myhost".into(),
+                    ip: "10.1.2.3".into(),
+                },
+                pb::HostIp {
+                    host: "v6".into(),
+                    ip: "2001:db8::1".into(),
+                },
+            ],
+            hostname: "builder".into(),
+            ulimit: vec![
+                pb::Ulimit {
+                    name: "nofile".into(),
+                    soft: 1024,
+                    hard: 2048,
+                },
+                pb::Ulimit {
+                    name: "core".into(),
+                    soft: -1,
+                    hard: -1,
+                },
+            ],
+            cgroup_parent: "/custom".into(),
             remove_mount_stubs_recursive: true,
+            valid_exit_codes: vec![0, 1],
             ..Default::default()
         };
         let rest = pb::ExecOp {
             meta: None,
-            mounts: vec![pb::Mount {
-                input: 0,
-                dest: "/".into(),
-                output: 0,
-                ..Default::default()
-            }],
+            mounts: vec![
+                pb::Mount {
+                    input: 0,
+                    dest: "/".into(),
+                    output: 0,
+                    ..Default::default()
+                },
+                pb::Mount {
+                    input: -1,
+                    dest: "/dev/shm".into(),
+                    output: -1,
+                    mount_type: pb::MountType::Tmpfs as i32,
+                    tmpfs_opt: Some(pb::TmpfsOpt { size: 128 << 20 }),
+                    ..Default::default()
+                },
+            ],
             network: pb::NetMode::Host as i32,
             security: pb::SecurityMode::Insecure as i32,
             secretenv: vec![pb::SecretEnv {

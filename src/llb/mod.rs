@@ -20,6 +20,7 @@ mod mount;
 mod source;
 mod source_map;
 mod state;
+mod ulimit;
 
 #[cfg(test)]
 mod tests;
@@ -35,6 +36,7 @@ pub use mount::{CacheSharing, Mount};
 pub use source::{Differ, Http, Image, Local, OciLayout, ResolveMode};
 pub use source_map::{SourceFile, SourceLocation};
 pub use state::{diff, merge, State};
+pub use ulimit::{Ulimit, UlimitError};
 
 use thiserror::Error;
 

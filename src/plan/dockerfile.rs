@@ -55,6 +55,7 @@ pub async fn compile_dockerfile(
         source_date_epoch: options.source_date_epoch,
         // A plan is never solved: no daemon error to point at a line.
         source: None,
+        run: options.run.clone(),
     };
     let builds = convert::convert(&dockerfile, &convert_options, resolver)
         .await

@@ -98,6 +98,22 @@ impl NoCache {
     }
 }
 
+/// What BuildKit's Dockerfile frontend applies to every `RUN` from its
+/// options rather than from the Dockerfile (`add-hosts`, `shm-size`,
+/// `ulimit`, `hostname` attributes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// `/etc/hosts` entries, `(name, ip)`, in the order given.
+    pub extra_hosts: Vec<(String, String)>,
+    /// The size of `/dev/shm` in bytes (a sized tmpfs there); 0 keeps the
+    /// daemon's default.
+    pub shm_size: i64,
+    /// Resource limits, in the order given.
+    pub ulimits: Vec<llb::Ulimit>,
+    /// The container's hostname; `None` keeps the daemon's default.
+    pub hostname: Option<String>,
+}
+
 /// Everything the conversion needs besides the Dockerfile.
 #[derive(Debug, Clone)]
 pub struct ConvertOptions {
@@ -130,6 +146,8 @@ pub struct ConvertOptions {
     /// The Dockerfile as read, for the graphs' source maps: with it, the
     /// daemon's error for a failing step names that step's lines.
     pub source: Option<std::sync::Arc<llb::SourceFile>>,
+    /// Host entries, `/dev/shm` size, ulimits and hostname for every `RUN`.
+    pub run: RunOptions,
 }
 
 impl ConvertOptions {
@@ -148,6 +166,7 @@ impl ConvertOptions {
             image_contexts: BTreeMap::new(),
             source_date_epoch: None,
             source: None,
+            run: RunOptions::default(),
         }
     }
 }

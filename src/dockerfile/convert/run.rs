@@ -17,6 +17,9 @@ use super::names::{summarize_heredoc, uppercase_cmd};
 use super::stage::StageBuild;
 use super::{ConvertError, Result};
 
+/// Where the `shm-size` option mounts its sized tmpfs.
+const SHM_DIR: &str = "/dev/shm";
+
 /// Where a `#!` heredoc script is mounted.
 const PIPES_DIR: &str = "/dev/pipes/";
 
@@ -90,6 +93,7 @@ impl StageBuild<'_> {
         if let Some(proxy) = proxy_env(&self.ctx.opts.build_args) {
             exec = exec.proxy_env(proxy);
         }
+        exec = apply_run_options(exec, &self.ctx.opts.run);
 
         // BuildKit names RUN steps with quotes kept and unknown variables
         // left as written.
@@ -311,4 +315,28 @@ fn proxy_env(
         && proxy.no_proxy.is_empty()
         && proxy.all_proxy.is_empty();
     (!empty).then_some(proxy)
+}
+
+/// Adds the frontend's options for every RUN (BuildKit `dispatchRun`:
+/// extra hosts, ulimits, a sized tmpfs on `/dev/shm`; the hostname comes
+/// from the stage state there, which every RUN of the stage inherits).
+/// A RUN that mounts `/dev/shm` itself loses that mount to the sized
+/// tmpfs: BuildKit adds its tmpfs after the RUN's mounts, so the daemon
+/// mounts it over the RUN's and only the sized one is seen.
+fn apply_run_options(mut exec: llb::Exec, run: &super::RunOptions) -> llb::Exec {
+    for (host, ip) in &run.extra_hosts {
+        exec = exec.extra_host(host, ip);
+    }
+    for limit in &run.ulimits {
+        exec = exec.ulimit(limit.clone());
+    }
+    if run.shm_size > 0 {
+        exec = exec
+            .without_mount(SHM_DIR)
+            .mount(llb::Mount::tmpfs(SHM_DIR).size(run.shm_size));
+    }
+    if let Some(hostname) = &run.hostname {
+        exec = exec.hostname(hostname);
+    }
+    exec
 }

@@ -18,6 +18,7 @@ mod tests;
 use std::time::Duration;
 
 pub use flags::FlagError;
+pub(crate) use mount::ram_in_bytes;
 pub use mount::{check_mount_syntax, parse_mount, CacheSharing, Mount, MountError, MountType};
 pub use parse::parse_instruction;
 pub use stages::{group_stages, MetaArg, Stage, Stages};

@@ -297,3 +297,75 @@ fn exec_errors_and_readonly_root() {
     assert_eq!(idx, 0, "the first writable mount takes output 0");
     assert!(exec(&op).mounts[0].readonly);
 }
+
+/// The RUN options of the Dockerfile frontend (`add-hosts`, `hostname`,
+/// `ulimit`, `shm-size`) as they land in the exec op: meta fields in the
+/// order given, the ulimit cap, and `/dev/shm` as a sized tmpfs mount with
+/// no output (BuildKit's `dispatchRun`).
+#[test]
+fn exec_run_options_in_meta_and_mounts() {
+    let st = busybox()
+        .run(
+            Exec::shell("true")
+                .hostname("builder")
+                .extra_host("myhost", "10.1.2.3")
+                .extra_host("v6", "2001:db8::1")
+                .ulimit("nofile=1024:2048".parse().expect("ulimit"))
+                .ulimit("core=-1".parse().expect("ulimit"))
+                .mount(Mount::tmpfs("/dev/shm").size(128 << 20)),
+        )
+        .expect("run")
+        .root();
+    let (op, md, index) = root_op(&st);
+    assert_eq!(index, 0);
+    let e = exec(&op);
+    let meta = e.meta.as_ref().expect("meta");
+    assert_eq!(meta.hostname, "builder");
+    let hosts: Vec<(&str, &str)> = meta
+        .extra_hosts
+        .iter()
+        .map(|h| (h.host.as_str(), h.ip.as_str()))
+        .collect();
+    assert_eq!(hosts, [("myhost", "10.1.2.3"), ("v6", "2001:db8::1")]);
+    assert_eq!(
+        meta.ulimit,
+        [
+            pb::Ulimit {
+                name: "nofile".into(),
+                soft: 1024,
+                hard: 2048
+            },
+            pb::Ulimit {
+                name: "core".into(),
+                soft: -1,
+                hard: -1
+            },
+        ]
+    );
+    let shm = e
+        .mounts
+        .iter()
+        .find(|m| m.dest == "/dev/shm")
+        .expect("shm mount");
+    assert_eq!(shm.mount_type, pb::MountType::Tmpfs as i32);
+    assert_eq!(shm.tmpfs_opt, Some(pb::TmpfsOpt { size: 128 << 20 }));
+    assert_eq!((shm.input, shm.output), (-1, -1));
+    assert_eq!(
+        caps(&md),
+        [
+            "exec.meta.base",
+            "exec.meta.setsdefaultpath",
+            "exec.meta.ulimit",
+            "exec.mount.bind",
+            "exec.mount.tmpfs",
+            "exec.mount.tmpfs.size"
+        ]
+    );
+
+    // Without any of them the op is the plain one: no cap, no meta.
+    let plain = busybox().run(Exec::shell("true")).expect("run").root();
+    let (op, md, _) = root_op(&plain);
+    let meta = exec(&op).meta.clone().expect("meta");
+    assert!(meta.extra_hosts.is_empty() && meta.ulimit.is_empty() && meta.hostname.is_empty());
+    assert!(!caps(&md).contains(&"exec.meta.ulimit"));
+}

@@ -196,3 +196,53 @@ fn no_cache_marks_stage_ops() {
     let b = run(df, &o).expect("convert").remove(0);
     assert!(execs(&graph(&b)).iter().all(|(_, md)| md.ignore_cache));
 }
+
+/// The frontend's RUN options reach every RUN of every stage; the sized
+/// `/dev/shm` replaces a RUN's own mount there (what the daemon shows when
+/// BuildKit's frontend mounts both).
+#[test]
+fn run_options_apply_to_every_run() {
+    let df = "\
+FROM alpine AS base
+RUN one
+FROM base
+COPY a b
+RUN two
+RUN --mount=type=tmpfs,target=/dev/shm,size=1k three
+";
+    let mut o = opts(&["linux/amd64"]);
+    o.run = RunOptions {
+        extra_hosts: vec![("myhost".into(), "10.1.2.3".into())],
+        shm_size: 128 << 20,
+        ulimits: vec!["nofile=1024:2048".parse().expect("ulimit")],
+        hostname: Some("builder".into()),
+    };
+    let builds = run(df, &o).expect("convert");
+    let g = graph(&builds[0]);
+    let ex = execs(&g);
+    assert_eq!(ex.len(), 3);
+    for (e, md) in &ex {
+        let m = meta(e);
+        assert_eq!(m.hostname, "builder");
+        assert_eq!(
+            m.extra_hosts,
+            [pb::HostIp {
+                host: "myhost".into(),
+                ip: "10.1.2.3".into()
+            }]
+        );
+        assert_eq!(
+            m.ulimit,
+            [pb::Ulimit {
+                name: "nofile".into(),
+                soft: 1024,
+                hard: 2048
+            }]
+        );
+        assert!(md.caps.contains_key("exec.meta.ulimit"));
+        let shm: Vec<_> = e.mounts.iter().filter(|m| m.dest == "/dev/shm").collect();
+        assert_eq!(shm.len(), 1);
+        let size = shm[0].tmpfs_opt.as_ref().expect("tmpfs").size;
+        assert_eq!(size, 128 << 20);
+    }
+}
