@@ -60,7 +60,7 @@ pub enum LayoutError {
     #[error("{0} is not an OCI layout: it has no oci-layout file")]
     NoMarker(PathBuf),
     /// A blob or archive that cannot be read or is not what it should be.
-    #[error("{dir}: {message}")]
+    #[error("{}{message}", if dir.as_os_str().is_empty() { String::new() } else { format!("{}: ", dir.display()) })]
     Invalid {
         /// The layout directory or archive.
         dir: PathBuf,

@@ -71,6 +71,12 @@ struct Source {
 
 impl Source {
     fn open(path: &Path) -> Result<Source, LayoutError> {
+        if path.as_os_str().is_empty() {
+            return Err(LayoutError::Invalid {
+                dir: path.into(),
+                message: format!("{OCI_LAYOUT_SCHEME} needs a path: {OCI_LAYOUT_SCHEME}PATH[:TAG]"),
+            });
+        }
         let meta = std::fs::metadata(path).map_err(|_| LayoutError::Missing(path.into()))?;
         let files = if meta.is_dir() {
             Files::Dir(Layout::new(path))

@@ -192,6 +192,10 @@ fn bad_layouts_are_named() {
     let message = |arg: &str| inspect(arg).unwrap_err().to_string();
 
     assert!(message(&format!("{base}/nope")).ends_with("/nope does not exist"));
+    assert_eq!(
+        message("oci-layout://"),
+        "oci-layout:// needs a path: oci-layout://PATH[:TAG]"
+    );
     assert!(
         message(&base).contains("is not an OCI layout: cannot read index.json"),
         "{}",
