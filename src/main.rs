@@ -62,10 +62,12 @@ enum Command {
         .value_name("IMAGE|CONTEXT")
         .help("The image to test, or with --from-build the build context")))]
     Test(Box<cli::test::TestArgs>),
-    /// Show an image's index in a registry: per platform digest, size and
-    /// attestations (plain HTTP to localhost registries only, for now).
+    /// Show an image's index in a registry or an OCI layout: per platform
+    /// digest, size and attestations (registries: plain HTTP to localhost
+    /// only, for now).
     Inspect {
-        /// The image reference, e.g. localhost:5000/app:1.
+        /// The image reference, e.g. localhost:5000/app:1, or an OCI layout
+        /// directory or tar: oci-layout://PATH[:TAG][@DIGEST].
         image: String,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]

@@ -9,28 +9,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use crossbuild::client::{self, Lookup};
+const NODE_A: &str = common::NODE_A;
+const NODE_B: &str = common::NODE_B;
 
-const NODE_A: &str = "unix:///var/run/docker.sock";
-const NODE_B: &str = "unix:///var/tmp/crossbuild-env/node-b/docker.sock";
-
-/// True when node B answers; otherwise skips (locally) or fails (CI).
 async fn node_b_or_skip(test: &str) -> bool {
-    match client::connect(&Lookup {
-        flag: Some(NODE_B.to_string()),
-        ..Default::default()
-    })
-    .await
-    {
-        Ok(_) => true,
-        Err(err) if !common::in_ci() => {
-            eprintln!(
-                "SKIPPED {test}: node B does not answer ({err}); run `scripts/buildkit-env up`"
-            );
-            false
-        }
-        Err(err) => panic!("{test}: CI=true but node B does not answer: {err}"),
-    }
+    common::node_b_or_skip(test).await
 }
 
 /// The descriptions of the build cache records of the node at `address`.

@@ -267,3 +267,195 @@ async fn build_prints_the_plan_summary_after_the_build() {
     assert!(quiet.status.success(), "{}", stderr(&quiet));
     assert!(!stderr(&quiet).contains("plan:"), "{}", stderr(&quiet));
 }
+
+/// The workers (id, platforms) of the daemon at `address`, as
+/// `crossbuild workers` lists them.
+fn node_workers(dir: &std::path::Path, address: &str) -> Vec<(String, Vec<String>)> {
+    let output = common::crossbuild(dir, &["--addr", address, "workers", "--format", "json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let workers: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    workers
+        .as_array()
+        .expect("a list of workers")
+        .iter()
+        .map(|w| {
+            let platforms = w["platforms"].as_array().expect("platforms");
+            (
+                w["id"].as_str().unwrap_or_default().to_string(),
+                platforms
+                    .iter()
+                    .filter_map(|p| p.as_str().map(str::to_string))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn plan_with_nodes_judges_each_target_on_its_node() {
+    let test = "plan_with_nodes_judges_each_target_on_its_node";
+    if common::daemon_or_skip(test).await.is_none() || !common::node_b_or_skip(test).await {
+        return;
+    }
+    let context = context_with("FROM localhost:5000/busybox:latest\nRUN echo planned > /p\n");
+    let dir = context.path();
+    let node_a = format!("linux/amd64={}", common::NODE_A);
+    let node_b = format!("linux/arm64={}", common::NODE_B);
+    // A build --node command line, planned as is.
+    let args = [
+        "--node",
+        node_a.as_str(),
+        "--node",
+        node_b.as_str(),
+        "--platform",
+        "linux/arm64,linux/amd64",
+        "-t",
+        "localhost:5000/crossbuild-e2e/plan-nodes:1",
+        "--push",
+        ".",
+    ];
+    let output = common::crossbuild(
+        dir,
+        &[&["plan", "--format", "json"][..], &args[..]].concat(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    // Each node's entry holds that node's own workers (the two engines have
+    // different worker ids), and its targets.
+    let workers_a = node_workers(dir, common::NODE_A);
+    let workers_b = node_workers(dir, common::NODE_B);
+    let ids = |node: &serde_json::Value| -> Vec<String> {
+        node["workers"]["workers"]
+            .as_array()
+            .expect("workers")
+            .iter()
+            .filter_map(|w| w["id"].as_str().map(str::to_string))
+            .collect()
+    };
+    let nodes = plan["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 2, "{plan}");
+    // In the order of their first target.
+    assert_eq!(nodes[0]["address"], common::NODE_B);
+    assert_eq!(nodes[1]["address"], common::NODE_A);
+    let ids_a: Vec<String> = workers_a.iter().map(|(id, _)| id.clone()).collect();
+    let ids_b: Vec<String> = workers_b.iter().map(|(id, _)| id.clone()).collect();
+    assert_ne!(
+        ids_a, ids_b,
+        "the two engines should have their own workers"
+    );
+    assert_eq!(ids(&nodes[0]), ids_b, "{plan}");
+    assert_eq!(ids(&nodes[1]), ids_a, "{plan}");
+    assert_eq!(nodes[0]["platforms"], serde_json::json!(["linux/arm64"]));
+
+    // Targets in --platform order, each named with its node, each RUN step
+    // judged against that node: arm64 is native on node B only if node B's
+    // first platform is arm64, else emulated where it lists arm64.
+    let targets = plan["targets"].as_array().expect("targets");
+    let arm64 = &targets[0];
+    assert_eq!(arm64["platform"], "linux/arm64", "{plan}");
+    assert_eq!(arm64["node"], common::NODE_B);
+    assert_eq!(targets[1]["platform"], "linux/amd64");
+    assert_eq!(targets[1]["node"], common::NODE_A);
+    let b_platforms = &workers_b[0].1;
+    let expected = if b_platforms.first().map(String::as_str) == Some("linux/arm64") {
+        "native"
+    } else if b_platforms.iter().any(|p| p == "linux/arm64") {
+        "emulated"
+    } else {
+        "impossible"
+    };
+    assert_eq!(arm64["steps"][0]["placement"], expected, "{plan}");
+    assert_eq!(arm64["steps"][0]["platform"], "linux/arm64");
+    assert_eq!(targets[1]["steps"][0]["placement"], "native", "{plan}");
+
+    // The table names the node on each target's line.
+    let output = common::crossbuild(dir, &[&["plan"][..], &args[..]].concat());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("NODE"), "{text}");
+    let line = |platform: &str| {
+        text.lines()
+            .find(|l| l.starts_with(platform) && l.contains("RUN echo planned"))
+            .unwrap_or_else(|| panic!("no {platform} step in\n{text}"))
+            .to_string()
+    };
+    assert!(line("linux/arm64").contains(common::NODE_B), "{text}");
+    assert!(line("linux/amd64").contains(common::NODE_A), "{text}");
+    assert!(
+        text.contains(&format!("node {}: linux/arm64", common::NODE_B)),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn plan_with_nodes_names_the_node_a_step_cannot_run_on() {
+    let test = "plan_with_nodes_names_the_node_a_step_cannot_run_on";
+    if common::daemon_or_skip(test).await.is_none() || !common::node_b_or_skip(test).await {
+        return;
+    }
+    // No base image to resolve, so an exotic platform gets as far as the
+    // plan; neither engine runs mips64le.
+    let context = context_with("FROM scratch\nRUN true\n");
+    let node_a = format!("linux/amd64={}", common::NODE_A);
+    let node_b = format!("linux/mips64le={}", common::NODE_B);
+    let output = common::crossbuild(
+        context.path(),
+        &[
+            "plan", "--format", "json", "--node", &node_a, "--node", &node_b, ".",
+        ],
+    );
+    assert!(!output.status.success());
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let targets = plan["targets"].as_array().expect("targets");
+    assert_eq!(targets[1]["platform"], "linux/mips64le", "{plan}");
+    assert_eq!(targets[1]["node"], common::NODE_B);
+    assert_eq!(targets[1]["steps"][0]["placement"], "impossible");
+    assert_eq!(targets[0]["steps"][0]["placement"], "native");
+    let log = stderr(&output);
+    assert!(
+        log.starts_with("error: 1 step cannot run on their nodes:\n"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "node {}: [1/1] RUN true: no worker of the daemon can run linux/mips64le",
+            common::NODE_B
+        )),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn plan_with_an_unreachable_node_says_which() {
+    let test = "plan_with_an_unreachable_node_says_which";
+    if common::daemon_or_skip(test).await.is_none() {
+        return;
+    }
+    let context = context_with("FROM localhost:5000/busybox:latest\nRUN true\n");
+    let dir = context.path();
+    let node_a = format!("linux/amd64={}", common::NODE_A);
+    let missing = "unix:///nonexistent/crossbuild-node.sock";
+    let node_b = format!("linux/arm64={missing}");
+    let output = common::crossbuild(dir, &["plan", "--node", &node_a, "--node", &node_b, "."]);
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "no plan is half printed");
+    let log = stderr(&output);
+    assert!(
+        log.starts_with(&format!(
+            "error: node {missing}: cannot reach a BuildKit daemon"
+        )),
+        "{log}"
+    );
+    // A target no node builds fails before any connection.
+    let output = common::crossbuild(
+        dir,
+        &["plan", "--node", &node_a, "--platform", "linux/arm64", "."],
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).starts_with("error: platform linux/arm64 has no node"),
+        "{}",
+        stderr(&output)
+    );
+}

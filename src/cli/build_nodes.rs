@@ -91,6 +91,22 @@ pub async fn run(lookup: &Lookup, args: &BuildArgs, progress: ProgressMode) -> R
     Ok(())
 }
 
+/// How to reach the node at `address`: the global flags, with the
+/// node's address instead of `--addr`.
+pub fn node_lookup(lookup: &Lookup, address: &str) -> Lookup {
+    Lookup {
+        flag: Some(address.to_string()),
+        // The TLS flags name one daemon's certificates; they go to tcp
+        // nodes, and make no sense on a unix socket.
+        tls: if address.starts_with("unix://") {
+            None
+        } else {
+            lookup.tls.clone()
+        },
+        ..lookup.clone()
+    }
+}
+
 /// Connects to one node, builds its platforms and pushes them by digest.
 async fn build_node(
     lookup: &Lookup,
@@ -99,17 +115,7 @@ async fn build_node(
     image: &ImageRef,
     assignment: &Assignment,
 ) -> Result<NodeResult, String> {
-    let node_lookup = Lookup {
-        flag: Some(assignment.address.clone()),
-        // The TLS flags name one daemon's certificates; they go to tcp
-        // nodes, and make no sense on a unix socket.
-        tls: if assignment.address.starts_with("unix://") {
-            None
-        } else {
-            lookup.tls.clone()
-        },
-        ..lookup.clone()
-    };
+    let node_lookup = node_lookup(lookup, &assignment.address);
     // The same flags, with this node's platforms and no outputs of their
     // own: the node's one output is its push by digest.
     let mut node_args = args.clone();

@@ -1,8 +1,10 @@
 //! `crossbuild inspect IMAGE`: the platforms (and attestations) of an image
-//! in a registry, as pushed.
+//! in a registry, as pushed, or in an OCI layout on disk
+//! (`oci-layout://PATH[:TAG][@DIGEST]`, a directory or a tar archive).
 
 use crossbuild::client::build_options::process_env;
 use crossbuild::client::session::DockerConfig;
+use crossbuild::image::layout_inspect::{inspect_layout, LayoutRef, OCI_LAYOUT_SCHEME};
 use crossbuild::image::registry::{ImageSummary, RegistryClient};
 
 use super::Format;
@@ -10,14 +12,10 @@ use super::Format;
 /// Prints `image`'s index: per platform digest, size, os/arch/variant; and
 /// its attestation manifests.
 pub async fn run(image: &str, format: Format) -> Result<(), String> {
-    let config = match DockerConfig::default_path(&process_env) {
-        Some(path) => DockerConfig::load(&path).map_err(|e| e.to_string())?,
-        None => DockerConfig::default(),
+    let summary = match LayoutRef::parse(image) {
+        Some(reference) => inspect_layout(&reference, image).map_err(|e| e.to_string())?,
+        None => inspect_registry(image).await?,
     };
-    let summary = RegistryClient::new(config)
-        .inspect(image)
-        .await
-        .map_err(|e| e.to_string())?;
     match format {
         Format::Json => {
             let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
@@ -26,6 +24,25 @@ pub async fn run(image: &str, format: Format) -> Result<(), String> {
         Format::Table => print_table(&summary),
     }
     Ok(())
+}
+
+async fn inspect_registry(image: &str) -> Result<ImageSummary, String> {
+    let config = match DockerConfig::default_path(&process_env) {
+        Some(path) => DockerConfig::load(&path).map_err(|e| e.to_string())?,
+        None => DockerConfig::default(),
+    };
+    RegistryClient::new(config)
+        .inspect(image)
+        .await
+        .map_err(|e| {
+            // A plain argument is always a registry reference; a user who
+            // meant a layout on disk gets told how to say so.
+            if std::path::Path::new(image).join("index.json").is_file() {
+                format!("{e}\nhint: {image} is an OCI layout directory; inspect it as {OCI_LAYOUT_SCHEME}{image}")
+            } else {
+                e.to_string()
+            }
+        })
 }
 
 fn print_table(summary: &ImageSummary) {

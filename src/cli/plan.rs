@@ -11,6 +11,7 @@ use clap::Args;
 use crossbuild::client::build::{run_build, BuildSetup};
 use crossbuild::client::build_options::process_env;
 use crossbuild::client::gateway::GatewayBuild;
+use crossbuild::client::nodes::{self, NodeSpec};
 use crossbuild::client::progress::ProgressMode;
 use crossbuild::client::session::DockerConfig;
 use crossbuild::client::{self, workers, Daemon, Lookup};
@@ -21,11 +22,13 @@ use crossbuild::plan::{
 use crossbuild::platform::Platform;
 
 use super::build::{dockerfile_inputs, BuildArgs};
+use super::build_nodes::node_lookup;
 use super::Format;
 
 /// Flags of `crossbuild plan`: those of `build` (outputs and progress are
 /// accepted and ignored, so a build command line can be planned as is),
-/// plus the format.
+/// plus the format. With `--node`, each target is planned on the node that
+/// would build it, against that node's workers.
 #[derive(Args, Debug)]
 pub struct PlanArgs {
     /// Output format.
@@ -40,8 +43,12 @@ pub struct PlanArgs {
 pub async fn run(lookup: &Lookup, args: PlanArgs) -> Result<(), String> {
     let inputs = dockerfile_inputs(&args.build)?;
     let attrs = inputs.request.frontend_attrs().map_err(|e| e.to_string())?;
-    let daemon = client::connect(lookup).await.map_err(|e| e.to_string())?;
-    let plan = make_plan(&daemon, &attrs, &inputs.dockerfile, registry_auth()?).await?;
+    let plan = if args.build.nodes.is_empty() {
+        let daemon = client::connect(lookup).await.map_err(|e| e.to_string())?;
+        make_plan(&daemon, &attrs, &inputs.dockerfile, registry_auth()?).await?
+    } else {
+        plan_nodes(lookup, &args.build, &attrs, &inputs.dockerfile).await?
+    };
     match args.format {
         Format::Json => {
             let text = serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?;
@@ -49,14 +56,76 @@ pub async fn run(lookup: &Lookup, args: PlanArgs) -> Result<(), String> {
         }
         Format::Table => print_table(&plan),
     }
+    let on = if plan.nodes.is_empty() {
+        "this daemon"
+    } else {
+        "their nodes"
+    };
     match plan.errors.len() {
         0 => Ok(()),
         n => Err(format!(
-            "{n} step{} cannot run on this daemon:\n{}",
+            "{n} step{} cannot run on {on}:\n{}",
             if n == 1 { "" } else { "s" },
             plan.errors.join("\n")
         )),
     }
+}
+
+/// Plans each target on the node `--node` gives it (the same assignment
+/// as `build --node`), all nodes at once, and joins the plans.
+async fn plan_nodes(
+    lookup: &Lookup,
+    args: &BuildArgs,
+    attrs: &BTreeMap<String, String>,
+    dockerfile: &Path,
+) -> Result<Plan, String> {
+    let specs = args
+        .nodes
+        .iter()
+        .map(|n| n.parse::<NodeSpec>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let targets = args
+        .platforms
+        .iter()
+        .map(|p| p.parse::<Platform>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("--platform: {e}"))?;
+    let assignments = nodes::assign(&targets, &specs).map_err(|e| e.to_string())?;
+    let auth = registry_auth()?;
+    let plans = assignments.iter().map(|assignment| {
+        let auth = auth.clone();
+        async move {
+            let mut attrs = attrs.clone();
+            let platforms: Vec<String> =
+                assignment.platforms.iter().map(|p| p.to_string()).collect();
+            attrs.insert("platform".to_string(), platforms.join(","));
+            let node = node_lookup(lookup, &assignment.address);
+            let daemon = client::connect(&node).await.map_err(|e| e.to_string())?;
+            let plan = make_plan(&daemon, &attrs, dockerfile, auth).await?;
+            Ok::<_, String>((assignment.address.clone(), plan))
+        }
+    });
+    let mut parts = Vec::new();
+    let mut errors = Vec::new();
+    for (assignment, result) in assignments
+        .iter()
+        .zip(futures::future::join_all(plans).await)
+    {
+        match result {
+            Ok(part) => parts.push(part),
+            Err(message) => errors.push(format!("node {}: {message}", assignment.address)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors.join("\n"));
+    }
+    // Without --platform the nodes' own order is the targets' order.
+    let order: Vec<Platform> = assignments
+        .iter()
+        .flat_map(|a| a.platforms.iter().cloned())
+        .collect();
+    Ok(Plan::join_nodes(parts, &order))
 }
 
 /// The plan summary of a build's compiled definitions, then why steps
@@ -146,35 +215,32 @@ fn registry_auth() -> Result<DockerConfig, String> {
 }
 
 fn print_table(plan: &Plan) {
-    for worker in &plan.workers.workers {
-        let list = |ps: &[crossbuild::platform::Platform]| {
-            if ps.is_empty() {
-                "-".to_string()
-            } else {
-                ps.iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
-        };
-        let also = if worker.compatible.is_empty() {
-            String::new()
-        } else {
-            format!(" (also {})", list(&worker.compatible))
-        };
-        outln!(
-            "worker {}: native {}{also}; emulated {}",
-            worker.id,
-            worker.native,
-            list(&worker.emulated)
-        );
+    if plan.nodes.is_empty() {
+        print_workers(&plan.workers, "");
+    }
+    for node in &plan.nodes {
+        outln!("node {}: {}", node.address, node.platforms.join(", "));
+        print_workers(&node.workers, "  ");
     }
     outln!();
-    outln!("{:<14} {:<10} {:<14} STEP", "TARGET", "WHERE", "RUNS ON");
+    // The node column only when there are nodes, as wide as their addresses.
+    let node_width = plan.nodes.iter().map(|n| n.address.len() + 1).max();
+    let node_cell = |node: &str| match node_width {
+        Some(width) => format!("{node:<width$}"),
+        None => String::new(),
+    };
+    outln!(
+        "{:<14} {}{:<10} {:<14} STEP",
+        "TARGET",
+        node_cell("NODE"),
+        "WHERE",
+        "RUNS ON"
+    );
     for target in &plan.targets {
+        let node = node_cell(target.node.as_deref().unwrap_or("-"));
         if target.steps.is_empty() {
             outln!(
-                "{:<14} {:<10} {:<14} (no RUN steps: the daemon does COPY/ADD itself)",
+                "{:<14} {node}{:<10} {:<14} (no RUN steps: the daemon does COPY/ADD itself)",
                 target.platform,
                 "-",
                 "-"
@@ -196,7 +262,7 @@ fn print_table(plan: &Plan) {
                 format!("  ({})", notes.join(", "))
             };
             outln!(
-                "{:<14} {:<10} {:<14} {}{notes}",
+                "{:<14} {node}{:<10} {:<14} {}{notes}",
                 target.platform,
                 step.placement.as_str(),
                 step.platform,
@@ -208,5 +274,32 @@ fn print_table(plan: &Plan) {
     outln!("{}", plan.summary());
     for warning in &plan.warnings {
         outln!("WARNING: {warning}");
+    }
+}
+
+/// One line per worker: what it runs natively and emulated.
+fn print_workers(workers: &DaemonPlatforms, indent: &str) {
+    let list = |ps: &[Platform]| {
+        if ps.is_empty() {
+            "-".to_string()
+        } else {
+            ps.iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    for worker in &workers.workers {
+        let also = if worker.compatible.is_empty() {
+            String::new()
+        } else {
+            format!(" (also {})", list(&worker.compatible))
+        };
+        outln!(
+            "{indent}worker {}: native {}{also}; emulated {}",
+            worker.id,
+            worker.native,
+            list(&worker.emulated)
+        );
     }
 }

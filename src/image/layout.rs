@@ -53,6 +53,20 @@ pub enum LayoutError {
         /// The digest looked for.
         digest: String,
     },
+    /// The path names nothing.
+    #[error("{0} does not exist")]
+    Missing(PathBuf),
+    /// A directory or archive without the `oci-layout` marker file.
+    #[error("{0} is not an OCI layout: it has no oci-layout file")]
+    NoMarker(PathBuf),
+    /// A blob or archive that cannot be read or is not what it should be.
+    #[error("{}{message}", if dir.as_os_str().is_empty() { String::new() } else { format!("{}: ", dir.display()) })]
+    Invalid {
+        /// The layout directory or archive.
+        dir: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// Writing `index.json` or `oci-layout` failed.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -106,31 +120,13 @@ impl Layout {
     /// The entry with this image name or tag, as BuildKit's `Get` looks it
     /// up: the containerd name first, then the OCI ref name.
     pub fn find(&self, tag: &str) -> Result<Option<Descriptor>, LayoutError> {
-        let index = self.read_index()?;
-        let by = |key: &str| {
-            index
-                .manifests
-                .iter()
-                .find(|m| m.annotations.get(key).map(String::as_str) == Some(tag))
-                .cloned()
-        };
-        Ok(by(ANNOTATION_IMAGE_NAME).or_else(|| by(ANNOTATION_REF_NAME)))
+        Ok(find_in(&self.read_index()?, tag))
     }
 
     /// The entry for `tag`; with `or_single`, the only entry when none is
     /// tagged so (buildx's rule for `oci-layout://` contexts).
     pub fn resolve(&self, tag: &str, or_single: bool) -> Result<Descriptor, LayoutError> {
-        if let Some(found) = self.find(tag)? {
-            return Ok(found);
-        }
-        let index = self.read_index()?;
-        match index.manifests.as_slice() {
-            [single] if or_single => Ok(single.clone()),
-            _ => Err(LayoutError::NoTag {
-                dir: self.dir.clone(),
-                tag: tag.to_string(),
-            }),
-        }
+        resolve_in(&self.read_index()?, &self.dir, tag, or_single)
     }
 
     /// Where a blob lives; only sha256 digests in lower-case hex are
@@ -227,6 +223,40 @@ impl Layout {
         let temporary = self.dir.join(".index.json.tmp");
         std::fs::write(&temporary, json).map_err(write_error(temporary.clone()))?;
         std::fs::rename(&temporary, &path).map_err(write_error(path.clone()))
+    }
+}
+
+/// The entry of `index` (a layout's `index.json`) with this image name or
+/// tag, as BuildKit's `Get` looks it up: the containerd name first, then
+/// the OCI ref name.
+pub fn find_in(index: &Index, tag: &str) -> Option<Descriptor> {
+    let by = |key: &str| {
+        index
+            .manifests
+            .iter()
+            .find(|m| m.annotations.get(key).map(String::as_str) == Some(tag))
+            .cloned()
+    };
+    by(ANNOTATION_IMAGE_NAME).or_else(|| by(ANNOTATION_REF_NAME))
+}
+
+/// [`Layout::resolve`] on an `index.json` already read from `dir` (a
+/// directory or an archive of one; `dir` is only for the message).
+pub fn resolve_in(
+    index: &Index,
+    dir: &Path,
+    tag: &str,
+    or_single: bool,
+) -> Result<Descriptor, LayoutError> {
+    if let Some(found) = find_in(index, tag) {
+        return Ok(found);
+    }
+    match index.manifests.as_slice() {
+        [single] if or_single => Ok(single.clone()),
+        _ => Err(LayoutError::NoTag {
+            dir: dir.to_path_buf(),
+            tag: tag.to_string(),
+        }),
     }
 }
 

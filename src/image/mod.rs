@@ -11,7 +11,9 @@
 
 pub mod config;
 pub mod layout;
+pub mod layout_inspect;
 pub mod manifest;
+pub mod oci_tar;
 pub mod registry;
 
 pub use config::{ContainerConfig, Healthcheck, History, ImageConfig, RootFs};

@@ -28,7 +28,8 @@ use hyper::body::Bytes;
 use serde::Serialize;
 
 use super::{
-    is_index_media_type, Index, Manifest, ANNOTATION_REFERENCE_DIGEST, ANNOTATION_REFERENCE_TYPE,
+    is_index_media_type, Descriptor, Index, Manifest, ANNOTATION_REFERENCE_DIGEST,
+    ANNOTATION_REFERENCE_TYPE,
 };
 use crate::client::session::{AuthService, Credentials, DockerConfig};
 use crate::llb::normalize_image_ref;
@@ -232,27 +233,7 @@ impl RegistryClient {
         for descriptor in &index.manifests {
             let fetched = session.get_manifest(&descriptor.digest).await?;
             let manifest = parse_manifest(&image, &fetched.body)?;
-            let platform = descriptor
-                .platform
-                .as_ref()
-                .map(|p| p.id())
-                .unwrap_or_else(|| "unknown/unknown".to_string());
-            let is_attestation = descriptor
-                .annotations
-                .get(ANNOTATION_REFERENCE_TYPE)
-                .is_some_and(|t| t == "attestation-manifest");
-            let entry = PlatformEntry {
-                platform,
-                digest: descriptor.digest.clone(),
-                media_type: descriptor.media_type.clone(),
-                manifest_size: descriptor.size,
-                size: manifest_content_size(&manifest),
-                attests: descriptor
-                    .annotations
-                    .get(ANNOTATION_REFERENCE_DIGEST)
-                    .filter(|_| is_attestation)
-                    .cloned(),
-            };
+            let (entry, is_attestation) = index_entry(descriptor, &manifest);
             if is_attestation {
                 summary.attestations.push(entry);
             } else {
@@ -382,12 +363,41 @@ fn invalid(image: &ImageRef, what: &str, e: impl std::fmt::Display) -> RegistryE
     }
 }
 
-fn manifest_content_size(manifest: &Manifest) -> i64 {
+/// The summary entry for one descriptor of an index whose manifest is
+/// `manifest`, and whether it is an attestation manifest (BuildKit's
+/// `vnd.docker.reference.type: attestation-manifest`) rather than an image.
+pub(crate) fn index_entry(descriptor: &Descriptor, manifest: &Manifest) -> (PlatformEntry, bool) {
+    let platform = descriptor
+        .platform
+        .as_ref()
+        .map(|p| p.id())
+        .unwrap_or_else(|| "unknown/unknown".to_string());
+    let is_attestation = descriptor
+        .annotations
+        .get(ANNOTATION_REFERENCE_TYPE)
+        .is_some_and(|t| t == "attestation-manifest");
+    let entry = PlatformEntry {
+        platform,
+        digest: descriptor.digest.clone(),
+        media_type: descriptor.media_type.clone(),
+        manifest_size: descriptor.size,
+        size: manifest_content_size(manifest),
+        attests: descriptor
+            .annotations
+            .get(ANNOTATION_REFERENCE_DIGEST)
+            .filter(|_| is_attestation)
+            .cloned(),
+    };
+    (entry, is_attestation)
+}
+
+/// What a pull of the manifest's image downloads: config and layers.
+pub(crate) fn manifest_content_size(manifest: &Manifest) -> i64 {
     manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<i64>()
 }
 
 /// `os/arch[/variant]` from an image config's JSON.
-fn config_platform(config: &[u8]) -> String {
+pub(crate) fn config_platform(config: &[u8]) -> String {
     let value: serde_json::Value = serde_json::from_slice(config).unwrap_or_default();
     let field = |k: &str| value[k].as_str().unwrap_or_default().to_string();
     let mut id = format!("{}/{}", field("os"), field("architecture"));

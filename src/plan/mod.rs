@@ -77,8 +77,25 @@ pub struct Step {
 pub struct TargetPlan {
     /// The target platform.
     pub platform: String,
+    /// The `--node` address that builds it (absent without `--node`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// Its `RUN` steps.
     pub steps: Vec<Step>,
+}
+
+/// One `--node` of a plan: the daemon a group of targets was planned
+/// against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodePlan {
+    /// The node's address, as `--node` gave it.
+    pub address: String,
+    /// The node's `$BUILDPLATFORM` (its first worker's native platform).
+    pub build_platform: String,
+    /// The node's workers as the plan judged them.
+    pub workers: DaemonPlatforms,
+    /// The target platforms it builds.
+    pub platforms: Vec<String>,
 }
 
 /// Counts of distinct ops by placement (a shared op counts once).
@@ -111,6 +128,10 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Steps that cannot run, with the fix.
     pub errors: Vec<String>,
+    /// With `--node`, each node and its workers; `build_platform` and
+    /// `workers` above are then the first node's and all nodes' workers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodePlan>,
 }
 
 /// A definition the plan could not read.
@@ -167,6 +188,7 @@ impl Plan {
                 .collect();
             targets.push(TargetPlan {
                 platform: target.to_string(),
+                node: None,
                 steps,
             });
         }
@@ -215,7 +237,64 @@ impl Plan {
             counts,
             warnings,
             errors,
+            nodes: Vec::new(),
         })
+    }
+
+    /// Joins the plans of several nodes (address, plan of the targets it
+    /// builds) into one, with targets in `order`. Each node solves its own
+    /// graphs, so a step shared by targets of two nodes runs once on each:
+    /// counts add up, and messages say which node they are about.
+    pub fn join_nodes(parts: Vec<(String, Plan)>, order: &[Platform]) -> Plan {
+        let mut joined = Plan {
+            build_platform: parts
+                .first()
+                .map(|(_, p)| p.build_platform.clone())
+                .unwrap_or_default(),
+            workers: DaemonPlatforms::default(),
+            targets: Vec::new(),
+            counts: PlanCounts::default(),
+            warnings: Vec::new(),
+            errors: Vec::new(),
+            nodes: Vec::new(),
+        };
+        for (address, plan) in parts {
+            let c = &mut joined.counts;
+            c.platforms += plan.counts.platforms;
+            c.native += plan.counts.native;
+            c.cross += plan.counts.cross;
+            c.emulated += plan.counts.emulated;
+            c.impossible += plan.counts.impossible;
+            let on_node = |m: String| format!("node {address}: {m}");
+            joined
+                .warnings
+                .extend(plan.warnings.into_iter().map(on_node));
+            joined.errors.extend(plan.errors.into_iter().map(on_node));
+            joined
+                .workers
+                .workers
+                .extend(plan.workers.workers.iter().cloned());
+            joined.nodes.push(NodePlan {
+                address: address.clone(),
+                build_platform: plan.build_platform,
+                workers: plan.workers,
+                platforms: plan.targets.iter().map(|t| t.platform.clone()).collect(),
+            });
+            joined
+                .targets
+                .extend(plan.targets.into_iter().map(|t| TargetPlan {
+                    node: Some(address.clone()),
+                    ..t
+                }));
+        }
+        let position = |t: &TargetPlan| {
+            order
+                .iter()
+                .position(|p| p.to_string() == t.platform)
+                .unwrap_or(usize::MAX)
+        };
+        joined.targets.sort_by_key(position);
+        joined
     }
 
     /// One line for `crossbuild build`: `plan: 2 platforms; RUN steps: 1

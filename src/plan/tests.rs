@@ -43,9 +43,14 @@ fn amd64_daemon() -> DaemonPlatforms {
 }
 
 fn plan(dockerfile: &str, platforms: &str) -> Plan {
+    plan_on(dockerfile, platforms, amd64_daemon())
+}
+
+/// The plan of `dockerfile` for `platforms` on a daemon with `workers`.
+fn plan_on(dockerfile: &str, platforms: &str, workers: DaemonPlatforms) -> Plan {
     let attrs = BTreeMap::from([("platform".to_string(), platforms.to_string())]);
     let options = FrontendOptions::from_attrs(&attrs).expect("options");
-    let amd64: Platform = "linux/amd64".parse().expect("platform");
+    let build_platform = workers.build_platform().expect("a worker").clone();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -53,11 +58,69 @@ fn plan(dockerfile: &str, platforms: &str) -> Plan {
         .block_on(compile_dockerfile(
             dockerfile.as_bytes(),
             &options,
-            &amd64,
+            &build_platform,
             &AnyImage,
         ))
         .expect("compile");
-    Plan::new(&builds, amd64_daemon()).expect("plan")
+    Plan::new(&builds, workers).expect("plan")
+}
+
+#[test]
+fn node_plans_join_with_each_target_judged_on_its_node() {
+    let arm64_node = DaemonPlatforms::from_workers(&[Worker {
+        id: "b".to_string(),
+        platforms: vec!["linux/arm64".to_string()],
+        labels: BTreeMap::new(),
+    }]);
+    let a = plan_on(CROSS, "linux/amd64,linux/arm/v7", amd64_daemon());
+    let b = plan_on(CROSS, "linux/arm64,linux/s390x", arm64_node);
+    let order: Vec<Platform> = ["linux/arm64", "linux/amd64", "linux/s390x", "linux/arm/v7"]
+        .iter()
+        .map(|p| p.parse().expect("platform"))
+        .collect();
+    let joined = Plan::join_nodes(vec![("A".to_string(), a), ("B".to_string(), b)], &order);
+    let targets: Vec<(&str, Option<&str>)> = joined
+        .targets
+        .iter()
+        .map(|t| (t.platform.as_str(), t.node.as_deref()))
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            ("linux/arm64", Some("B")),
+            ("linux/amd64", Some("A")),
+            ("linux/s390x", Some("B")),
+            ("linux/arm/v7", Some("A")),
+        ]
+    );
+    // arm64 is native on B, where its build stage also runs natively.
+    assert_eq!(
+        placements(&joined.targets[0]),
+        [
+            (Placement::Native, true, Some("make")),
+            (Placement::Native, false, Some("make"))
+        ]
+    );
+    // B lists no s390x: impossible there, whatever A could do.
+    assert_eq!(placements(&joined.targets[2])[1].0, Placement::Impossible);
+    assert_eq!(joined.errors.len(), 1, "{:?}", joined.errors);
+    assert!(
+        joined.errors[0].starts_with("node B: "),
+        "{:?}",
+        joined.errors
+    );
+    assert!(joined.warnings.iter().all(|w| w.starts_with("node A: ")));
+    // Each node cross-compiles its build stage once.
+    assert_eq!(joined.counts.platforms, 4);
+    assert_eq!(joined.counts.cross, 2);
+    assert_eq!(joined.build_platform, "linux/amd64");
+    let nodes: Vec<(&str, &str)> = joined
+        .nodes
+        .iter()
+        .map(|n| (n.address.as_str(), n.build_platform.as_str()))
+        .collect();
+    assert_eq!(nodes, [("A", "linux/amd64"), ("B", "linux/arm64")]);
+    assert_eq!(joined.workers.workers.len(), 2);
 }
 
 const CROSS: &str = "\

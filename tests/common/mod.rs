@@ -171,3 +171,27 @@ pub fn unique_tag() -> String {
         .as_nanos();
     format!("t{nanos}-{}", std::process::id())
 }
+
+/// The main engine, node A of the `--node` tests.
+pub const NODE_A: &str = "unix:///var/run/docker.sock";
+/// The second engine `scripts/buildkit-env` starts: node B.
+pub const NODE_B: &str = "unix:///var/tmp/crossbuild-env/node-b/docker.sock";
+
+/// True when node B answers; otherwise skips (locally) or fails (CI).
+pub async fn node_b_or_skip(test: &str) -> bool {
+    match client::connect(&Lookup {
+        flag: Some(NODE_B.to_string()),
+        ..Default::default()
+    })
+    .await
+    {
+        Ok(_) => true,
+        Err(err) if !in_ci() => {
+            eprintln!(
+                "SKIPPED {test}: node B does not answer ({err}); run `scripts/buildkit-env up`"
+            );
+            false
+        }
+        Err(err) => panic!("{test}: CI=true but node B does not answer: {err}"),
+    }
+}
