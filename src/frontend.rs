@@ -10,7 +10,9 @@ use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
 use bollard_buildkit_proto::pb;
 
 use crate::bridge::{Bridge, BridgeError, BuildWarning, WarningSource};
-use crate::dockerfile::convert::{self, ConvertOptions, ImageResolver, NoCache, ResolvedImage};
+use crate::dockerfile::convert::{
+    self, ConvertOptions, ImageContext, ImageResolver, NoCache, OciLayoutImage, ResolvedImage,
+};
 use crate::dockerfile::lint::{LintWarning, Linter};
 use crate::dockerfile::{self, dockerignore};
 use crate::image::ImageConfig;
@@ -150,25 +152,26 @@ impl FrontendOptions {
     }
 }
 
-/// The named contexts that are registry images (`docker-image://REF`),
-/// with their normalised references.
+/// The named contexts that are images (`docker-image://REF`,
+/// `oci-layout://STORE[:TAG]@DIGEST`), whose config `FROM name` applies.
 pub fn image_contexts(
     named_contexts: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, FrontendError> {
-    named_contexts
-        .iter()
-        .filter_map(|(name, value)| {
-            let reference = value.strip_prefix("docker-image://")?;
-            Some(
-                llb::normalize_image_ref(reference)
-                    .map(|normalized| (name.clone(), normalized))
-                    .map_err(|e| FrontendError::Option {
-                        key: format!("context:{name}"),
-                        message: e.to_string(),
-                    }),
-            )
-        })
-        .collect()
+) -> Result<BTreeMap<String, ImageContext>, FrontendError> {
+    let mut contexts = BTreeMap::new();
+    for (name, value) in named_contexts {
+        if let Some(reference) = value.strip_prefix("docker-image://") {
+            let normalized =
+                llb::normalize_image_ref(reference).map_err(|e| FrontendError::Option {
+                    key: format!("context:{name}"),
+                    message: e.to_string(),
+                })?;
+            contexts.insert(name.clone(), ImageContext::Registry(normalized));
+        } else if let Some(reference) = value.strip_prefix("oci-layout://") {
+            let image = parse_oci_layout(name, reference)?;
+            contexts.insert(name.clone(), ImageContext::OciLayout(image));
+        }
+    }
+    Ok(contexts)
 }
 
 /// The LLB source a named build context stands for.
@@ -207,16 +210,12 @@ fn named_context_state(
     })
 }
 
-/// The source for an `oci-layout://<store>[:tag]@<digest>` context: the
-/// image `digest` in the content store `oci:<store>` the client serves in
-/// the session (BuildKit dockerui `namedcontext.go`). The reference in the
-/// op is the context's name with the digest, as BuildKit writes it; only
-/// the digest and the store matter to the daemon.
-fn oci_layout_state(
-    name: &str,
-    reference: &str,
-    session: Option<&str>,
-) -> Result<llb::State, FrontendError> {
+/// Parses the value of an `oci-layout://<store>[:tag]@<digest>` context:
+/// the image `digest` in the content store `oci:<store>` the client serves
+/// in the session (BuildKit dockerui `namedcontext.go`). The reference is
+/// the context's name with the digest, as BuildKit writes it; only the
+/// digest and the store matter to the daemon.
+fn parse_oci_layout(name: &str, reference: &str) -> Result<OciLayoutImage, FrontendError> {
     let option_error = |message: String| FrontendError::Option {
         key: format!("context:{name}"),
         message,
@@ -234,8 +233,21 @@ fn oci_layout_state(
     }
     let display = llb::normalize_image_ref(&format!("{name}@{digest}"))
         .map_err(|e| option_error(e.to_string()))?;
-    let layout = llb::OciLayout::new(&display)?
-        .store(session.unwrap_or_default(), store)
+    Ok(OciLayoutImage {
+        reference: display,
+        store: store.to_string(),
+    })
+}
+
+/// The source for an `oci-layout://` context (see [`parse_oci_layout`]).
+fn oci_layout_state(
+    name: &str,
+    reference: &str,
+    session: Option<&str>,
+) -> Result<llb::State, FrontendError> {
+    let image = parse_oci_layout(name, reference)?;
+    let layout = llb::OciLayout::new(&image.reference)?
+        .store(session.unwrap_or_default(), &image.store)
         .custom_name(format!("[context {name}] OCI load from client"));
     Ok(layout.into_state())
 }
@@ -596,6 +608,23 @@ impl ImageResolver for BridgeResolver<'_> {
             cache.insert(key, image.clone());
         }
         Ok(image)
+    }
+
+    async fn resolve_oci_layout(
+        &self,
+        image: &OciLayoutImage,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, String> {
+        let resolved = self
+            .bridge
+            .resolve_oci_layout_config(&image.reference, &image.store, platform)
+            .await
+            .map_err(|e| e.0)?;
+        let config = ImageConfig::from_json(&resolved.config).map_err(|e| e.to_string())?;
+        Ok(ResolvedImage {
+            digest: resolved.digest,
+            config,
+        })
     }
 }
 
