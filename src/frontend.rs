@@ -180,6 +180,11 @@ fn named_context_state(
     value: &str,
     session: Option<&str>,
 ) -> Result<llb::State, FrontendError> {
+    // The user wrote the value after `--build-context name=`: say which.
+    let invalid = |e: llb::LlbError| FrontendError::Option {
+        key: format!("context:{name}"),
+        message: e.to_string(),
+    };
     if let Some(local_name) = value.strip_prefix("local:") {
         let mut local = Local::new(local_name)
             .shared_key_hint(local_name)
@@ -190,24 +195,39 @@ fn named_context_state(
         return Ok(local.into_state());
     }
     if let Some(reference) = value.strip_prefix("docker-image://") {
-        return Ok(llb::Image::new(reference)?.into_state());
+        return Ok(llb::Image::new(reference).map_err(invalid)?.into_state());
     }
     if let Some(reference) = value.strip_prefix("oci-layout://") {
         return oci_layout_state(name, reference, session);
     }
     if value.starts_with("https://") || value.starts_with("http://") {
-        if value.ends_with(".git") || value.contains(".git#") {
-            return Ok(llb::Git::new(value)?.into_state());
+        if is_git_url(value) {
+            return Ok(llb::Git::new(value).map_err(invalid)?.into_state());
         }
-        return Ok(llb::Http::new(value)?.into_state());
+        // Whatever the URL's last segment or the server's headers say,
+        // BuildKit names the download `context`: `COPY --from=name / /x`
+        // gives `/x/context`.
+        return Ok(llb::Http::new(value)
+            .map_err(invalid)?
+            .filename("context")
+            .custom_name(format!("[context {name}] {value}"))
+            .into_state());
     }
     if value.starts_with("git@") || value.starts_with("git://") || value.starts_with("ssh://") {
-        return Ok(llb::Git::new(value)?.into_state());
+        return Ok(llb::Git::new(value).map_err(invalid)?.into_state());
     }
     Err(FrontendError::Option {
         key: format!("context:{name}"),
         message: format!("unsupported named context value {value:?}"),
     })
+}
+
+/// Whether an http(s) URL names a git repository: its path (without
+/// query and fragment) ends in `.git`, BuildKit's `gitutil.ParseGitRef`
+/// rule; any other URL is a file to download.
+fn is_git_url(url: &str) -> bool {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    url[..end].ends_with(".git")
 }
 
 /// Parses the value of an `oci-layout://<store>[:tag]@<digest>` context:
@@ -702,6 +722,45 @@ mod tests {
         for bad in ["oci-layout://store:v1", "oci-layout://@sha256:00"] {
             let err = named_context_state("base", bad, None).unwrap_err();
             assert!(err.to_string().contains("context:base"), "{err}");
+        }
+    }
+
+    /// The source op of a named context's state.
+    fn context_source(name: &str, value: &str) -> bollard_buildkit_proto::pb::SourceOp {
+        use prost::Message;
+        let state = named_context_state(name, value, None).unwrap();
+        llb::marshal(&state)
+            .unwrap()
+            .def
+            .iter()
+            .filter_map(|bytes| pb::Op::decode(bytes.as_slice()).ok())
+            .find_map(|op| match op.op {
+                Some(pb::op::Op::Source(source)) => Some(source),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn url_contexts_are_git_repositories_or_one_file_named_context() {
+        for url in [
+            "https://example.com/files/app.tar.gz",
+            "http://127.0.0.1:8080/",
+            "https://example.com/a.git/file",
+            "https://example.com/x?name=a.git",
+        ] {
+            let source = context_source("web", url);
+            assert_eq!(source.identifier, url);
+            assert_eq!(source.attrs["http.filename"], "context", "{url}");
+        }
+        for url in [
+            "https://example.com/repo.git",
+            "http://example.com/repo.git#main",
+            "https://example.com/repo.git#v1:sub/dir",
+            "https://example.com/repo.git?ref=main",
+        ] {
+            let source = context_source("repo", url);
+            assert!(source.identifier.starts_with("git://"), "{url}: {source:?}");
         }
     }
 
