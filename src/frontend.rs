@@ -10,7 +10,9 @@ use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
 use bollard_buildkit_proto::pb;
 
 use crate::bridge::{Bridge, BridgeError, BuildWarning, WarningSource};
-use crate::dockerfile::convert::{self, ConvertOptions, ImageResolver, NoCache, ResolvedImage};
+use crate::dockerfile::convert::{
+    self, ConvertOptions, ImageContext, ImageResolver, NoCache, OciLayoutImage, ResolvedImage,
+};
 use crate::dockerfile::lint::{LintWarning, Linter};
 use crate::dockerfile::{self, dockerignore};
 use crate::image::ImageConfig;
@@ -157,25 +159,26 @@ impl FrontendOptions {
     }
 }
 
-/// The named contexts that are registry images (`docker-image://REF`),
-/// with their normalised references.
+/// The named contexts that are images (`docker-image://REF`,
+/// `oci-layout://STORE[:TAG]@DIGEST`), whose config `FROM name` applies.
 pub fn image_contexts(
     named_contexts: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, FrontendError> {
-    named_contexts
-        .iter()
-        .filter_map(|(name, value)| {
-            let reference = value.strip_prefix("docker-image://")?;
-            Some(
-                llb::normalize_image_ref(reference)
-                    .map(|normalized| (name.clone(), normalized))
-                    .map_err(|e| FrontendError::Option {
-                        key: format!("context:{name}"),
-                        message: e.to_string(),
-                    }),
-            )
-        })
-        .collect()
+) -> Result<BTreeMap<String, ImageContext>, FrontendError> {
+    let mut contexts = BTreeMap::new();
+    for (name, value) in named_contexts {
+        if let Some(reference) = value.strip_prefix("docker-image://") {
+            let normalized =
+                llb::normalize_image_ref(reference).map_err(|e| FrontendError::Option {
+                    key: format!("context:{name}"),
+                    message: e.to_string(),
+                })?;
+            contexts.insert(name.clone(), ImageContext::Registry(normalized));
+        } else if let Some(reference) = value.strip_prefix("oci-layout://") {
+            let image = parse_oci_layout(name, reference)?;
+            contexts.insert(name.clone(), ImageContext::OciLayout(image));
+        }
+    }
+    Ok(contexts)
 }
 
 /// The LLB source a named build context stands for.
@@ -184,6 +187,11 @@ fn named_context_state(
     value: &str,
     session: Option<&str>,
 ) -> Result<llb::State, FrontendError> {
+    // The user wrote the value after `--build-context name=`: say which.
+    let invalid = |e: llb::LlbError| FrontendError::Option {
+        key: format!("context:{name}"),
+        message: e.to_string(),
+    };
     if let Some(local_name) = value.strip_prefix("local:") {
         let mut local = Local::new(local_name)
             .shared_key_hint(local_name)
@@ -194,19 +202,26 @@ fn named_context_state(
         return Ok(local.into_state());
     }
     if let Some(reference) = value.strip_prefix("docker-image://") {
-        return Ok(llb::Image::new(reference)?.into_state());
+        return Ok(llb::Image::new(reference).map_err(invalid)?.into_state());
     }
     if let Some(reference) = value.strip_prefix("oci-layout://") {
         return oci_layout_state(name, reference, session);
     }
     if value.starts_with("https://") || value.starts_with("http://") {
-        if value.ends_with(".git") || value.contains(".git#") {
-            return Ok(llb::Git::new(value)?.into_state());
+        if is_git_url(value) {
+            return Ok(llb::Git::new(value).map_err(invalid)?.into_state());
         }
-        return Ok(llb::Http::new(value)?.into_state());
+        // Whatever the URL's last segment or the server's headers say,
+        // BuildKit names the download `context`: `COPY --from=name / /x`
+        // gives `/x/context`.
+        return Ok(llb::Http::new(value)
+            .map_err(invalid)?
+            .filename("context")
+            .custom_name(format!("[context {name}] {value}"))
+            .into_state());
     }
     if value.starts_with("git@") || value.starts_with("git://") || value.starts_with("ssh://") {
-        return Ok(llb::Git::new(value)?.into_state());
+        return Ok(llb::Git::new(value).map_err(invalid)?.into_state());
     }
     Err(FrontendError::Option {
         key: format!("context:{name}"),
@@ -214,16 +229,20 @@ fn named_context_state(
     })
 }
 
-/// The source for an `oci-layout://<store>[:tag]@<digest>` context: the
-/// image `digest` in the content store `oci:<store>` the client serves in
-/// the session (BuildKit dockerui `namedcontext.go`). The reference in the
-/// op is the context's name with the digest, as BuildKit writes it; only
-/// the digest and the store matter to the daemon.
-fn oci_layout_state(
-    name: &str,
-    reference: &str,
-    session: Option<&str>,
-) -> Result<llb::State, FrontendError> {
+/// Whether an http(s) URL names a git repository: its path (without
+/// query and fragment) ends in `.git`, BuildKit's `gitutil.ParseGitRef`
+/// rule; any other URL is a file to download.
+fn is_git_url(url: &str) -> bool {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    url[..end].ends_with(".git")
+}
+
+/// Parses the value of an `oci-layout://<store>[:tag]@<digest>` context:
+/// the image `digest` in the content store `oci:<store>` the client serves
+/// in the session (BuildKit dockerui `namedcontext.go`). The reference is
+/// the context's name with the digest, as BuildKit writes it; only the
+/// digest and the store matter to the daemon.
+fn parse_oci_layout(name: &str, reference: &str) -> Result<OciLayoutImage, FrontendError> {
     let option_error = |message: String| FrontendError::Option {
         key: format!("context:{name}"),
         message,
@@ -241,8 +260,21 @@ fn oci_layout_state(
     }
     let display = llb::normalize_image_ref(&format!("{name}@{digest}"))
         .map_err(|e| option_error(e.to_string()))?;
-    let layout = llb::OciLayout::new(&display)?
-        .store(session.unwrap_or_default(), store)
+    Ok(OciLayoutImage {
+        reference: display,
+        store: store.to_string(),
+    })
+}
+
+/// The source for an `oci-layout://` context (see [`parse_oci_layout`]).
+fn oci_layout_state(
+    name: &str,
+    reference: &str,
+    session: Option<&str>,
+) -> Result<llb::State, FrontendError> {
+    let image = parse_oci_layout(name, reference)?;
+    let layout = llb::OciLayout::new(&image.reference)?
+        .store(session.unwrap_or_default(), &image.store)
         .custom_name(format!("[context {name}] OCI load from client"));
     Ok(layout.into_state())
 }
@@ -610,6 +642,23 @@ impl ImageResolver for BridgeResolver<'_> {
         }
         Ok(image)
     }
+
+    async fn resolve_oci_layout(
+        &self,
+        image: &OciLayoutImage,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, String> {
+        let resolved = self
+            .bridge
+            .resolve_oci_layout_config(&image.reference, &image.store, platform)
+            .await
+            .map_err(|e| e.message)?;
+        let config = ImageConfig::from_json(&resolved.config).map_err(|e| e.to_string())?;
+        Ok(ResolvedImage {
+            digest: resolved.digest,
+            config,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -686,6 +735,45 @@ mod tests {
         for bad in ["oci-layout://store:v1", "oci-layout://@sha256:00"] {
             let err = named_context_state("base", bad, None).unwrap_err();
             assert!(err.to_string().contains("context:base"), "{err}");
+        }
+    }
+
+    /// The source op of a named context's state.
+    fn context_source(name: &str, value: &str) -> bollard_buildkit_proto::pb::SourceOp {
+        use prost::Message;
+        let state = named_context_state(name, value, None).unwrap();
+        llb::marshal(&state)
+            .unwrap()
+            .def
+            .iter()
+            .filter_map(|bytes| pb::Op::decode(bytes.as_slice()).ok())
+            .find_map(|op| match op.op {
+                Some(pb::op::Op::Source(source)) => Some(source),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn url_contexts_are_git_repositories_or_one_file_named_context() {
+        for url in [
+            "https://example.com/files/app.tar.gz",
+            "http://127.0.0.1:8080/",
+            "https://example.com/a.git/file",
+            "https://example.com/x?name=a.git",
+        ] {
+            let source = context_source("web", url);
+            assert_eq!(source.identifier, url);
+            assert_eq!(source.attrs["http.filename"], "context", "{url}");
+        }
+        for url in [
+            "https://example.com/repo.git",
+            "http://example.com/repo.git#main",
+            "https://example.com/repo.git#v1:sub/dir",
+            "https://example.com/repo.git?ref=main",
+        ] {
+            let source = context_source("repo", url);
+            assert!(source.identifier.starts_with("git://"), "{url}: {source:?}");
         }
     }
 

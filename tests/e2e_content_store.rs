@@ -339,3 +339,136 @@ fn bad_layouts_tags_and_digests_fail_before_the_build() {
         assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
 }
+
+/// The parts of an image config a base passes on to `FROM`.
+fn inherited_config(config: &serde_json::Value) -> serde_json::Value {
+    let c = &config["config"];
+    serde_json::json!({
+        "Env": c["Env"],
+        "WorkingDir": c["WorkingDir"],
+        "User": c["User"],
+        "Cmd": c["Cmd"],
+        "Entrypoint": c["Entrypoint"],
+        "Labels": c["Labels"],
+    })
+}
+
+#[tokio::test]
+async fn oci_layout_contexts_bring_their_config_like_buildkits_frontend() {
+    if common::daemon_or_skip("oci_layout_contexts_bring_their_config_like_buildkits_frontend")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    let token = unique_token("layout-config");
+    let dir = tempfile::tempdir().unwrap();
+    // A base image with a config of its own (and a /out its USER can
+    // write to), exported as a layout only: no registry holds it.
+    let base = dir.path().join("base");
+    write_file(
+        &base,
+        "Dockerfile",
+        format!(
+            "FROM localhost:5000/busybox:latest\n\
+             RUN mkdir -m 777 /out\n\
+             ENV LAYOUT_VAR={token}\n\
+             WORKDIR /layoutdir\n\
+             USER 1234:1234\n\
+             LABEL from.layout=yes\n\
+             ENTRYPOINT [\"/bin/sh\", \"-c\"]\n\
+             CMD [\"echo from the layout\"]\n"
+        )
+        .as_bytes(),
+        0o644,
+    );
+    let layout = dir.path().join("layout");
+    run_ok(
+        &base,
+        &[
+            "build",
+            "--progress",
+            "quiet",
+            "--platform",
+            "linux/amd64",
+            "-t",
+            "localhost:5000/crossbuild-e2e/layout-config:v1",
+            "-o",
+            &format!("type=oci,dest={},tar=false", layout.display()),
+            ".",
+        ],
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base_config = &read_layout(&layout)["linux/amd64"].config;
+
+    let second = dir.path().join("second");
+    write_file(
+        &second,
+        "Dockerfile",
+        b"FROM ctx\nRUN echo \"$LAYOUT_VAR|$(pwd)|$(id -u):$(id -g)\" > /out/seen\n",
+        0o644,
+    );
+    let build = |reference: &str, name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let mut args = vec!["build", "--progress", "quiet", "--platform", "linux/amd64"];
+        args.extend_from_slice(extra);
+        let context_flag = format!("ctx=oci-layout://{}{reference}", layout.display());
+        let output = format!("type=oci,dest={},tar=false", out.display());
+        args.extend(["--build-context", &context_flag, "-o", &output, "."]);
+        run_ok(&second, &args);
+        read_layout(&out)
+            .remove("linux/amd64")
+            .expect("an amd64 image")
+    };
+    let by_digest = build(&format!("@{digest}"), "by-digest", &[]);
+    let by_tag = build(":v1", "by-tag", &[]);
+    let reference = build(
+        &format!("@{digest}"),
+        "reference",
+        &["--reference-frontend"],
+    );
+
+    // The RUN step ran with the layout's ENV, WORKDIR and USER.
+    let line = format!("{token}|/layoutdir|1234:1234\n");
+    for (what, image) in [
+        ("by digest", &by_digest),
+        ("by tag", &by_tag),
+        ("BuildKit's frontend", &reference),
+    ] {
+        let tree = file_tree(&image.layers);
+        assert_eq!(
+            tree.get("out/seen").map(|e| e.kind.clone()),
+            Some(EntryKind::File(line.len() as u64, format!("{line:?}"))),
+            "{what}"
+        );
+        assert_eq!(tree["out/seen"].uid, 1234, "{what}");
+        // The result's config carries the base's on, as BuildKit's does.
+        assert_eq!(
+            inherited_config(&image.config),
+            inherited_config(base_config),
+            "{what}"
+        );
+    }
+    let config = inherited_config(&by_digest.config);
+    assert_eq!(config["WorkingDir"], "/layoutdir");
+    assert_eq!(config["User"], "1234:1234");
+    assert_eq!(config["Cmd"], serde_json::json!(["echo from the layout"]));
+    assert_eq!(config["Entrypoint"], serde_json::json!(["/bin/sh", "-c"]));
+    assert!(
+        config["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!(format!("LAYOUT_VAR={token}"))),
+        "{config}"
+    );
+    // The base's history is kept under the new steps, as for any base.
+    assert_eq!(
+        by_digest.config["history"].as_array().unwrap().len(),
+        reference.config["history"].as_array().unwrap().len()
+    );
+}

@@ -495,3 +495,108 @@ async fn crossbuilds_own_client_runs_the_frontend_image() {
         );
     }
 }
+
+/// `--build-context` of an OCI layout and a URL, passed by buildx (which
+/// serves the layout itself) and by crossbuild's own client to the
+/// frontend image: the layout's config applies to `FROM ctx` and the URL
+/// is one file named `context`, as in the direct client.
+#[tokio::test]
+async fn layout_and_url_contexts_through_the_frontend_image() {
+    let test = "layout_and_url_contexts_through_the_frontend_image";
+    let Some(frontend) = ready(test).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let token = common::unique_tag();
+    let base = dir.path().join("base");
+    write_file(
+        &base,
+        "Dockerfile",
+        format!(
+            "FROM localhost:5000/busybox:latest\n\
+             RUN mkdir -m 777 /out\n\
+             ENV LAYOUT_VAR={token}\n\
+             WORKDIR /layoutdir\n\
+             USER 1234:1234\n"
+        )
+        .as_bytes(),
+        0o644,
+    );
+    let layout = dir.path().join("layout");
+    let output = common::crossbuild(
+        &base,
+        &[
+            "build",
+            "--progress",
+            "quiet",
+            "-o",
+            &format!("type=oci,dest={},tar=false", layout.display()),
+            ".",
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let served = dir.path().join("served");
+    write_file(&served, "note.txt", b"fetched by the daemon\n", 0o644);
+    let server = common::file_server::FileServer::start(&served);
+
+    let body = "FROM ctx\n\
+                RUN echo \"$LAYOUT_VAR|$(pwd)|$(id -u)\" > /out/seen\n\
+                COPY --from=web / /out/web/\n";
+    let context = dir.path().join("context");
+    write_file(
+        &context,
+        "Dockerfile",
+        format!("# syntax={frontend}\n{body}").as_bytes(),
+        0o644,
+    );
+    let contexts = [
+        format!("ctx=oci-layout://{}@{digest}", layout.display()),
+        format!("web={}", server.url("note.txt")),
+    ];
+    let run = |name: &str, program: &str, first: &[&str]| {
+        let out = dir.path().join(name);
+        let output = format!("type=local,dest={}", out.display());
+        let mut args: Vec<&str> = first.to_vec();
+        for c in &contexts {
+            args.extend(["--build-context", c]);
+        }
+        args.extend(["-o", &output, "."]);
+        let result = Command::new(program)
+            .args(&args)
+            .current_dir(&context)
+            .output()
+            .unwrap();
+        assert!(result.status.success(), "{name}: {}", text(&result));
+        out
+    };
+    let crossbuild = env!("CARGO_BIN_EXE_crossbuild");
+    let direct = run("direct", crossbuild, &["build", "--progress", "quiet"]);
+    let by_buildx = run(
+        "buildx",
+        "docker",
+        &["buildx", "build", "--progress", "plain"],
+    );
+    let by_image = run(
+        "image",
+        crossbuild,
+        &["build", "--progress", "quiet", "--frontend-image", frontend],
+    );
+    assert_eq!(
+        std::fs::read_to_string(direct.join("out/seen")).unwrap(),
+        format!("{token}|/layoutdir|1234\n")
+    );
+    assert_eq!(
+        std::fs::read_to_string(direct.join("out/web/context")).unwrap(),
+        "fetched by the daemon\n"
+    );
+    for through in [&by_buildx, &by_image] {
+        assert_same_tree(&snapshot(&direct), &snapshot(through));
+    }
+}

@@ -106,6 +106,30 @@ impl BuildWarning {
     }
 }
 
+/// BuildKit's `sourceresolver.ResolverTypeOCILayout`: resolve from a
+/// content store the session serves instead of a registry.
+const RESOLVER_TYPE_OCI_LAYOUT: i32 = 1;
+
+/// The `ResolveImageConfig` request for an image in the OCI layout that
+/// `session` serves as content store `oci:<store>`, as BuildKit's dockerui
+/// sends it for `oci-layout://` contexts (the daemon adds the `oci:`).
+pub fn oci_layout_request(
+    reference: &str,
+    store: &str,
+    platform: &Platform,
+    session: Option<&str>,
+) -> bollard_buildkit_proto::moby::buildkit::v1::frontend::ResolveImageConfigRequest {
+    bollard_buildkit_proto::moby::buildkit::v1::frontend::ResolveImageConfigRequest {
+        r#ref: reference.to_string(),
+        platform: Some(platform.to_pb()),
+        log_name: format!("[internal] load metadata for {reference}"),
+        resolver_type: RESOLVER_TYPE_OCI_LAYOUT,
+        session_id: session.unwrap_or_default().to_string(),
+        store_id: store.to_string(),
+        ..Default::default()
+    }
+}
+
 /// What the frontend core asks of BuildKit.
 #[async_trait]
 pub trait Bridge: Send + Sync {
@@ -120,6 +144,17 @@ pub trait Bridge: Send + Sync {
     async fn resolve_image_config(
         &self,
         reference: &str,
+        platform: &Platform,
+    ) -> Result<ResolvedConfig, BridgeError>;
+
+    /// Resolves the image `reference` (a name pinned by digest) in the OCI
+    /// layout the client serves as content store `oci:<store>` in this
+    /// bridge's session, for a platform, to its manifest digest and config
+    /// (BuildKit's `ResolverTypeOCILayout`).
+    async fn resolve_oci_layout_config(
+        &self,
+        reference: &str,
+        store: &str,
         platform: &Platform,
     ) -> Result<ResolvedConfig, BridgeError>;
 

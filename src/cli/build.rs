@@ -263,6 +263,7 @@ pub fn dockerfile_inputs(args: &BuildArgs) -> Result<DockerfileInputs, String> {
             .map_err(|e| e.to_string())?,
         ..Default::default()
     };
+    request.check_context_dirs().map_err(|e| e.to_string())?;
     request.resolve_oci_layouts().map_err(|e| e.to_string())?;
     let mut content_stores = local_cache.stores;
     content_stores.extend(request.oci_layout_stores());

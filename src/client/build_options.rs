@@ -84,6 +84,15 @@ pub enum BuildOptionError {
     /// A `type=local` cache entry that cannot be served.
     #[error("{0}")]
     LocalCache(String),
+    /// A `--build-context` whose value cannot be a source: a malformed
+    /// image reference or URL, a directory that does not exist.
+    #[error("build context {name:?}: {message}")]
+    Context {
+        /// The context's name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
     /// An `oci-layout://` build context that cannot be served.
     #[error("build context {name:?}: {message}")]
     OciLayout {
@@ -336,6 +345,12 @@ pub fn parse_build_context(value: &str) -> Result<(String, NamedContext), BuildO
             Some((p, t)) => (p, t.to_string()),
             None => (rest, "latest".to_string()),
         };
+        if path.is_empty() {
+            return Err(BuildOptionError::OciLayout {
+                name,
+                message: "oci-layout:// needs a layout directory".to_string(),
+            });
+        }
         NamedContext::OciLayout {
             path: PathBuf::from(path),
             tag,
@@ -345,11 +360,46 @@ pub fn parse_build_context(value: &str) -> Result<(String, NamedContext), BuildO
         || target.starts_with("docker-image://")
         || target.starts_with("target:")
     {
+        check_remote_value(target).map_err(|message| BuildOptionError::Context {
+            name: name.clone(),
+            message,
+        })?;
         NamedContext::Value(target.to_string())
     } else {
         NamedContext::LocalDir(PathBuf::from(target))
     };
     Ok((name, context))
+}
+
+/// Catches the values that would only fail on the daemon, mid-build, with
+/// a message that does not name the context: an image reference that is
+/// no reference, an http(s) URL without a host or with white space.
+fn check_remote_value(target: &str) -> Result<(), String> {
+    if let Some(reference) = target.strip_prefix("docker-image://") {
+        if reference.is_empty() {
+            return Err("docker-image:// needs an image reference".to_string());
+        }
+        return crate::llb::normalize_image_ref(reference)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+    }
+    if let Some(rest) = target
+        .strip_prefix("https://")
+        .or_else(|| target.strip_prefix("http://"))
+    {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+        if host.is_empty() || host.starts_with(':') {
+            return Err(format!("URL {target:?} has no host"));
+        }
+        if target.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!("URL {target:?} contains white space"));
+        }
+    }
+    if target.strip_prefix("target:") == Some("") {
+        return Err("target: needs a stage name".to_string());
+    }
+    Ok(())
 }
 
 /// Normalises a context name like buildx (`ParseNormalizedNamed` +
@@ -574,6 +624,22 @@ impl FrontendOptionsRequest {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Checks that every `--build-context` directory exists, so a typo
+    /// fails here, naming the context, and not mid-build.
+    pub fn check_context_dirs(&self) -> Result<(), BuildOptionError> {
+        for (name, context) in &self.contexts {
+            if let NamedContext::LocalDir(dir) = context {
+                if !dir.is_dir() {
+                    return Err(BuildOptionError::Context {
+                        name: name.clone(),
+                        message: format!("{} is not a directory", dir.display()),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Fills in the digest of each `oci-layout://` context from its

@@ -230,6 +230,54 @@ fn build_context_errors() {
             "{bad}"
         );
     }
+    // Values that would fail only on the daemon, without the context's
+    // name: refused here, naming it.
+    for (bad, expected) in [
+        ("ctx=docker-image://", "needs an image reference"),
+        ("ctx=docker-image://UPPER", "must be lowercase"),
+        ("ctx=https://", "has no host"),
+        ("ctx=http:///path", "has no host"),
+        ("ctx=https://exa mple.com/x", "white space"),
+        ("ctx=target:", "needs a stage name"),
+        ("ctx=oci-layout://", "needs a layout directory"),
+        ("ctx=oci-layout://@sha256:00", "needs a layout directory"),
+    ] {
+        let err = parse_build_context(bad).expect_err(bad).to_string();
+        assert!(
+            err.starts_with("build context \"ctx\": ") && err.contains(expected),
+            "{bad}: {err}"
+        );
+    }
+    let (_, url) = parse_build_context("ctx=https://user@example.com:8443/x.tar").unwrap();
+    assert_eq!(
+        url,
+        NamedContext::Value("https://user@example.com:8443/x.tar".into())
+    );
+}
+
+#[test]
+fn build_context_directories_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut request = FrontendOptionsRequest {
+        contexts: BTreeMap::from([(
+            "ctx".to_string(),
+            NamedContext::LocalDir(dir.path().to_path_buf()),
+        )]),
+        ..Default::default()
+    };
+    request.check_context_dirs().expect("an existing directory");
+    let missing = dir.path().join("missing");
+    request
+        .contexts
+        .insert("ctx".to_string(), NamedContext::LocalDir(missing.clone()));
+    let err = request.check_context_dirs().unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "build context \"ctx\": {} is not a directory",
+            missing.display()
+        )
+    );
 }
 
 #[test]

@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
 use super::connect::Daemon;
-use crate::bridge::{Bridge, BridgeError, BuildWarning, ResolvedConfig};
+use crate::bridge::{oci_layout_request, Bridge, BridgeError, BuildWarning, ResolvedConfig};
 use crate::platform::Platform;
 
 /// The metadata key that routes LLBBridge calls to their build.
@@ -393,20 +393,45 @@ impl GatewayBuild {
         reference: &str,
         platform: &Platform,
     ) -> Result<ResolvedConfig, GatewayError> {
-        let request = self.request(ResolveImageConfigRequest {
-            r#ref: reference.to_string(),
-            platform: Some(platform.to_pb()),
-            resolve_mode: "default".to_string(),
-            log_name: format!("[internal] load metadata for {reference}"),
-            session_id: self.session_id.clone().unwrap_or_default(),
-            ..Default::default()
-        });
+        self.resolve_config(
+            ResolveImageConfigRequest {
+                r#ref: reference.to_string(),
+                platform: Some(platform.to_pb()),
+                resolve_mode: "default".to_string(),
+                log_name: format!("[internal] load metadata for {reference}"),
+                session_id: self.session_id.clone().unwrap_or_default(),
+                ..Default::default()
+            },
+            platform,
+        )
+        .await
+    }
+
+    /// Resolves an image in the OCI layout this build's session serves as
+    /// content store `oci:<store>` (see
+    /// [`Bridge::resolve_oci_layout_config`]).
+    pub async fn resolve_oci_layout_config(
+        &self,
+        reference: &str,
+        store: &str,
+        platform: &Platform,
+    ) -> Result<ResolvedConfig, GatewayError> {
+        let request = oci_layout_request(reference, store, platform, self.session_id.as_deref());
+        self.resolve_config(request, platform).await
+    }
+
+    async fn resolve_config(
+        &self,
+        message: ResolveImageConfigRequest,
+        platform: &Platform,
+    ) -> Result<ResolvedConfig, GatewayError> {
+        let call = format!("resolve {} for {platform}", message.r#ref);
         let response = self
             .bridge
             .clone()
-            .resolve_image_config(request)
+            .resolve_image_config(self.request(message))
             .await
-            .map_err(|s| bridge_error(&format!("resolve {reference} for {platform}"), &s))?
+            .map_err(|s| bridge_error(&call, &s))?
             .into_inner();
         Ok(ResolvedConfig {
             digest: response.digest,
@@ -593,6 +618,17 @@ impl Bridge for GatewayBuild {
         platform: &Platform,
     ) -> Result<ResolvedConfig, BridgeError> {
         GatewayBuild::resolve_image_config(self, reference, platform)
+            .await
+            .map_err(|e| BridgeError::new(e.to_string()))
+    }
+
+    async fn resolve_oci_layout_config(
+        &self,
+        reference: &str,
+        store: &str,
+        platform: &Platform,
+    ) -> Result<ResolvedConfig, BridgeError> {
+        GatewayBuild::resolve_oci_layout_config(self, reference, store, platform)
             .await
             .map_err(|e| BridgeError::new(e.to_string()))
     }

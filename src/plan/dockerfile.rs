@@ -13,7 +13,7 @@ use bollard_buildkit_proto::pb;
 
 use crate::dockerfile::{
     self,
-    convert::{self, ConvertOptions, ImageResolver},
+    convert::{self, ConvertOptions, ImageContext, ImageResolver},
 };
 pub use crate::frontend::BridgeResolver;
 use crate::frontend::{FrontendError, FrontendOptions, CONTEXT_LOCAL};
@@ -51,7 +51,12 @@ pub async fn compile_dockerfile(
         context: Local::new(CONTEXT_LOCAL).into_state(),
         no_cache: options.no_cache.clone(),
         named_contexts,
-        image_contexts: crate::frontend::image_contexts(&options.named_contexts)?,
+        // An OCI layout is read through a session, which a plan has not:
+        // its context stays a bare source, as above.
+        image_contexts: crate::frontend::image_contexts(&options.named_contexts)?
+            .into_iter()
+            .filter(|(_, c)| matches!(c, ImageContext::Registry(_)))
+            .collect(),
         source_date_epoch: options.source_date_epoch,
         // A plan is never solved: no daemon error to point at a line.
         source: None,

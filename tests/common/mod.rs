@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod fault_proxy;
+pub mod file_server;
 pub mod image_diff;
 pub mod oci;
 pub mod registry;

@@ -30,7 +30,7 @@ use tonic::transport::{Channel, Endpoint, Uri};
 pub use environment::FrontendEnvironment;
 use status::{frontend_status, rpc_status};
 
-use super::{Bridge, BridgeError, BuildWarning, ResolvedConfig};
+use super::{oci_layout_request, Bridge, BridgeError, BuildWarning, ResolvedConfig};
 use crate::frontend::{self, FrontendError, FrontendOptions};
 use crate::platform::Platform;
 
@@ -211,6 +211,25 @@ impl StdioBridge {
             .map(|_| ())
             .map_err(|s| StdioError::Return(s.message().to_string()))
     }
+
+    async fn resolve_config(
+        &self,
+        request: ResolveImageConfigRequest,
+        platform: &Platform,
+    ) -> Result<ResolvedConfig, BridgeError> {
+        let call = format!("resolve {} for {platform}", request.r#ref);
+        let response = self
+            .client
+            .clone()
+            .resolve_image_config(request)
+            .await
+            .map_err(|s| status_error(&call, &s))?
+            .into_inner();
+        Ok(ResolvedConfig {
+            digest: response.digest,
+            config: response.config,
+        })
+    }
 }
 
 fn status_error(call: &str, status: &tonic::Status) -> BridgeError {
@@ -260,24 +279,28 @@ impl Bridge for StdioBridge {
         reference: &str,
         platform: &Platform,
     ) -> Result<ResolvedConfig, BridgeError> {
-        let response = self
-            .client
-            .clone()
-            .resolve_image_config(ResolveImageConfigRequest {
+        self.resolve_config(
+            ResolveImageConfigRequest {
                 r#ref: reference.to_string(),
                 platform: Some(platform.to_pb()),
                 resolve_mode: "default".to_string(),
                 log_name: format!("[internal] load metadata for {reference}"),
                 session_id: self.session_id.clone().unwrap_or_default(),
                 ..Default::default()
-            })
-            .await
-            .map_err(|s| status_error(&format!("resolve {reference} for {platform}"), &s))?
-            .into_inner();
-        Ok(ResolvedConfig {
-            digest: response.digest,
-            config: response.config,
-        })
+            },
+            platform,
+        )
+        .await
+    }
+
+    async fn resolve_oci_layout_config(
+        &self,
+        reference: &str,
+        store: &str,
+        platform: &Platform,
+    ) -> Result<ResolvedConfig, BridgeError> {
+        let request = oci_layout_request(reference, store, platform, self.session_id.as_deref());
+        self.resolve_config(request, platform).await
     }
 
     async fn warn(&self, warning: BuildWarning) -> Result<(), BridgeError> {

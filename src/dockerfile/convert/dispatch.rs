@@ -18,7 +18,9 @@ use super::config::{self, empty_image, DEFAULT_PATH};
 use super::names::StepCounter;
 use super::stage::StageBuild;
 use super::stages::{Base, StageGraph};
-use super::{ConvertError, ConvertOptions, ImageResolver, ResolveCache, Result};
+use super::{
+    ConvertError, ConvertOptions, ImageContext, ImageResolver, OciLayoutImage, ResolveCache, Result,
+};
 use crate::dockerfile::lint::Linter;
 
 /// Description key BuildKit puts the instruction text under.
@@ -56,6 +58,15 @@ struct ResolvedBase {
     pinned: Option<String>,
     /// The image config as resolved (times kept), for registry images.
     original: Option<ImageConfig>,
+}
+
+/// Where a base image's config is resolved from.
+#[derive(Clone, Copy)]
+enum ImageSource<'a> {
+    /// A registry, by normalised reference.
+    Registry(&'a String),
+    /// An OCI layout context, by context name.
+    OciLayout(&'a str, &'a OciLayoutImage),
 }
 
 /// A dispatched stage: what later stages build on or copy from.
@@ -233,37 +244,57 @@ impl PlatformContext<'_> {
                 // USER, ...) is resolved and applied as for `FROM <image>`,
                 // as BuildKit's frontend does.
                 Base::Image(_) | Base::Context(_) => {
-                    let reference = match &node.base {
-                        Base::Context(name) => self.opts.image_contexts.get(name),
-                        Base::Image(reference) => Some(reference),
-                        _ => None,
-                    };
-                    let Some(reference) = reference else {
-                        continue;
+                    let source = match &node.base {
+                        Base::Context(name) => match self.opts.image_contexts.get(name) {
+                            Some(ImageContext::Registry(reference)) => {
+                                ImageSource::Registry(reference)
+                            }
+                            Some(ImageContext::OciLayout(image)) => {
+                                ImageSource::OciLayout(name, image)
+                            }
+                            None => continue,
+                        },
+                        Base::Image(reference) => ImageSource::Registry(reference),
+                        _ => continue,
                     };
                     let fut = async move {
-                        let answer = cache.resolve(resolver, reference, &platform).await;
-                        (i, reference, platform, answer)
+                        let answer = match source {
+                            ImageSource::Registry(reference) => {
+                                cache.resolve(resolver, reference, &platform).await
+                            }
+                            ImageSource::OciLayout(_, image) => {
+                                cache.resolve_oci_layout(resolver, image, &platform).await
+                            }
+                        };
+                        (i, source, platform, answer)
                     };
                     pending.push(fut);
                 }
             }
         }
-        for (i, reference, platform, answer) in futures::future::join_all(pending).await {
+        for (i, source, platform, answer) in futures::future::join_all(pending).await {
             let node = &graph.nodes[i];
             let resolved = answer.map_err(|e| {
-                // A name that fails to resolve is often a misspelt stage
-                // (`COPY --from=biulder`): say which, as BuildKit does.
-                let stages: Vec<&str> = graph.nodes[..graph.stage_count]
-                    .iter()
-                    .filter_map(|n| n.name.as_deref())
-                    .collect();
-                let hint =
-                    suggest::hint(&suggest::closest(&node.base_name, &stages).map(str::to_string));
-                ConvertError::new(
-                    node.line,
-                    format!("{}{hint}", resolve_error(reference, &platform, &e)),
-                )
+                let message = match source {
+                    ImageSource::Registry(reference) => {
+                        // A name that fails to resolve is often a misspelt
+                        // stage (`COPY --from=biulder`): say which, as
+                        // BuildKit does.
+                        let stages: Vec<&str> = graph.nodes[..graph.stage_count]
+                            .iter()
+                            .filter_map(|n| n.name.as_deref())
+                            .collect();
+                        let hint = suggest::hint(
+                            &suggest::closest(&node.base_name, &stages).map(str::to_string),
+                        );
+                        format!("{}{hint}", resolve_error(reference, &platform, &e))
+                    }
+                    ImageSource::OciLayout(name, image) => format!(
+                        "oci-layout context {name}: {}",
+                        resolve_error(&image.reference, &platform, &e)
+                    ),
+                };
+                ConvertError::new(node.line, message)
             })?;
             if let Some(linter) = self.lint {
                 let config = &resolved.config;
@@ -277,6 +308,32 @@ impl PlatformContext<'_> {
                     node.line,
                 );
             }
+            let original = resolved.config;
+            let mut image = original.clone();
+            image.created = None;
+            let reference = match source {
+                ImageSource::Registry(reference) => reference,
+                // The layout's files come from the context's own source
+                // (read through the session); only the config is new.
+                ImageSource::OciLayout(name, _) => {
+                    let state = self
+                        .opts
+                        .named_contexts
+                        .get(name)
+                        .cloned()
+                        .unwrap_or_default()
+                        .platform(&platform);
+                    let base = ResolvedBase {
+                        state,
+                        image,
+                        platform,
+                        pinned: None,
+                        original: Some(original),
+                    };
+                    bases.insert(i, base);
+                    continue;
+                }
+            };
             let pinned = if resolved.digest.contains('@') {
                 resolved.digest.clone()
             } else if resolved.digest.is_empty() {
@@ -284,9 +341,6 @@ impl PlatformContext<'_> {
             } else {
                 format!("{reference}@{}", resolved.digest)
             };
-            let original = resolved.config;
-            let mut image = original.clone();
-            image.created = None;
             let is_scratch =
                 image.rootfs.diff_ids.is_empty() && image.history.iter().all(|h| h.empty_layer);
             let state = if is_scratch {

@@ -60,6 +60,46 @@ pub trait ImageResolver: Send + Sync {
     /// `<reference>: ` in it on (so a daemon's own repetition of the
     /// reference is dropped).
     async fn resolve(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage, String>;
+
+    /// Resolves the image of an `oci-layout://` named context for
+    /// `platform`, from the content store the client serves in the
+    /// session. The error text is shown as for [`ImageResolver::resolve`],
+    /// with [`OciLayoutImage::reference`] as the reference. Resolvers
+    /// without a session (a registry client) cannot, and say so.
+    async fn resolve_oci_layout(
+        &self,
+        image: &OciLayoutImage,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, String> {
+        let _ = platform;
+        Err(format!(
+            "{}: this resolver cannot read OCI layouts (content store {})",
+            image.reference, image.store
+        ))
+    }
+}
+
+/// A named context that is an image, whose config (ENV, WORKDIR, USER,
+/// ...) `FROM name` applies as it would a registry image's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageContext {
+    /// `docker-image://REF`: a registry image, by normalised reference;
+    /// it is pulled pinned to the digest it resolves to.
+    Registry(String),
+    /// `oci-layout://`: an image in a layout the client serves; its
+    /// files come from the context's own state.
+    OciLayout(OciLayoutImage),
+}
+
+/// An image in an OCI layout the client serves through the session's
+/// content store (BuildKit's `ResolverTypeOCILayout`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OciLayoutImage {
+    /// The context's name pinned to the image's digest
+    /// (`docker.io/library/base@sha256:…`), as BuildKit names it in logs.
+    pub reference: String,
+    /// The content store id, without the `oci:` prefix the daemon adds.
+    pub store: String,
 }
 
 /// What [`ImageResolver::resolve`] found.
@@ -135,10 +175,10 @@ pub struct ConvertOptions {
     /// `--build-context name=…`: states that replace `FROM name`,
     /// `COPY --from=name` and `RUN --mount=from=name`.
     pub named_contexts: BTreeMap<String, llb::State>,
-    /// The named contexts that are registry images (`docker-image://`),
-    /// by name, with their normalised reference: their config is resolved
-    /// and applied like a `FROM` image's.
-    pub image_contexts: BTreeMap<String, String>,
+    /// The named contexts that are images (`docker-image://`,
+    /// `oci-layout://`), by name: their config is resolved and applied
+    /// like a `FROM` image's.
+    pub image_contexts: BTreeMap<String, ImageContext>,
     /// `SOURCE_DATE_EPOCH` in seconds: the time written into the history
     /// entries of this build and given to the directories `WORKDIR`
     /// creates.
@@ -232,6 +272,26 @@ impl ResolveCache {
             return hit.clone();
         }
         let answer = resolver.resolve(reference, platform).await;
+        self.lock().insert(key, answer.clone());
+        answer
+    }
+
+    /// [`ResolveCache::resolve`] for an image in an OCI layout; keyed
+    /// apart from registry references, which never start `oci-layout://`.
+    pub(crate) async fn resolve_oci_layout(
+        &self,
+        resolver: &dyn ImageResolver,
+        image: &OciLayoutImage,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, String> {
+        let key = (
+            format!("oci-layout://{}/{}", image.store, image.reference),
+            platform.clone(),
+        );
+        if let Some(hit) = self.lock().get(&key) {
+            return hit.clone();
+        }
+        let answer = resolver.resolve_oci_layout(image, platform).await;
         self.lock().insert(key, answer.clone());
         answer
     }

@@ -47,6 +47,15 @@ pub(super) fn base_config(platform: &Platform) -> ImageConfig {
 
 #[async_trait::async_trait]
 impl ImageResolver for FakeResolver {
+    async fn resolve_oci_layout(
+        &self,
+        image: &OciLayoutImage,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, String> {
+        self.resolve(&format!("oci-layout:{}", image.reference), platform)
+            .await
+    }
+
     async fn resolve(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage, String> {
         self.calls
             .lock()

@@ -260,3 +260,44 @@ fn no_panic_on_odd_input() {
         let _ = run(df, &opts(&["linux/amd64", "linux/arm/v7"]));
     }
 }
+
+#[test]
+fn oci_layout_contexts_keep_their_source_and_bring_their_config() {
+    let mut o = opts(&["linux/amd64", "linux/arm64"]);
+    o.named_contexts
+        .insert("base".into(), llb::Local::new("layout").into_state());
+    let image = OciLayoutImage {
+        reference: format!("docker.io/library/base@sha256:{}", "b".repeat(64)),
+        store: "oci-context-1".into(),
+    };
+    o.image_contexts
+        .insert("base".into(), ImageContext::OciLayout(image.clone()));
+    let mut config = base_config(&p("linux/amd64"));
+    config.config.env.push("FROM_LAYOUT=1".into());
+    config.config.working_dir = "/layout".into();
+    config.config.user = "1000".into();
+    let r = FakeResolver {
+        configs: BTreeMap::from([(format!("oci-layout:{}", image.reference), config)]),
+        ..Default::default()
+    };
+    let builds = run_with("FROM base\nRUN pwd\n", &o, &r).expect("convert");
+    for b in &builds {
+        let srcs = sources(&graph(b));
+        // The files come from the context's own source, never a pull of
+        // the made-up reference.
+        assert!(srcs.contains(&"local://layout".to_string()), "{srcs:?}");
+        assert!(!srcs.iter().any(|s| s.contains("base@")), "{srcs:?}");
+        assert!(b.config.config.env.contains(&"FROM_LAYOUT=1".to_string()));
+        assert_eq!(b.config.config.working_dir, "/layout");
+        assert_eq!(b.config.config.user, "1000");
+        let (exec, _) = execs(&graph(b)).remove(0);
+        let meta = exec.meta.expect("meta");
+        assert_eq!(meta.cwd, "/layout");
+        assert_eq!(meta.user, "1000");
+    }
+    let calls = r.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2, "once per platform: {calls:?}");
+    assert!(calls
+        .iter()
+        .all(|(reference, _)| reference.starts_with("oci-layout:")));
+}
