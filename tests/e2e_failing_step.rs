@@ -77,17 +77,48 @@ async fn a_failing_run_points_at_its_dockerfile_lines_as_in_buildx() {
         "{stderr}"
     );
 
-    let buildx = Command::new("docker").args(["buildx", "version"]).output();
-    if !buildx.is_ok_and(|o| o.status.success()) {
-        assert!(!common::in_ci(), "CI=true but no `docker buildx`");
-        eprintln!("SKIPPED the comparison with buildx: no `docker buildx`");
+    if !common::frontend_image::buildx_or_skip("the comparison with buildx") {
         return;
     }
-    let reference = Command::new("docker")
+    let reference = buildx(dir.path());
+    assert_eq!(excerpt(&reference).as_deref(), Some(EXCERPT), "{reference}");
+
+    // Through crossbuild's `# syntax=` image: the daemon itself finds the
+    // step in the source map, because crossbuild's ops have the digests
+    // the daemon gives them. The syntax line moves every line down by one.
+    if let Err(log) = common::frontend_image::build(FRONTEND_IMAGE) {
+        panic!("scripts/frontend-image failed:\n{log}");
+    }
+    let with_syntax = format!("# syntax={FRONTEND_IMAGE}\n{DOCKERFILE}");
+    write_file(dir.path(), "Dockerfile", with_syntax.as_bytes(), 0o644);
+    let through_image = buildx(dir.path());
+    assert!(through_image.contains(FRONTEND_IMAGE), "{through_image}");
+    let shifted = "\
+Dockerfile:4
+--------------------
+   3 |     RUN echo building
+   4 | >>> RUN echo about to fail && \\
+   5 | >>>   false
+   6 |     RUN echo never
+--------------------
+";
+    assert_eq!(
+        excerpt(&through_image).as_deref(),
+        Some(shifted),
+        "{through_image}"
+    );
+}
+
+/// The `# syntax=` image this test builds and pushes (its own repository).
+const FRONTEND_IMAGE: &str = "localhost:5000/crossbuild-e2e/failing-step-frontend:latest";
+
+/// `docker buildx build --no-cache .` in `dir`; its stderr.
+fn buildx(dir: &std::path::Path) -> String {
+    let output = Command::new("docker")
         .args(["buildx", "build", "--progress", "plain", "--no-cache", "."])
-        .current_dir(dir.path())
+        .current_dir(dir)
         .output()
         .unwrap();
-    let reference = String::from_utf8_lossy(&reference.stderr);
-    assert_eq!(excerpt(&reference).as_deref(), Some(EXCERPT), "{reference}");
+    assert!(!output.status.success());
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -61,40 +61,11 @@ fn text(output: &Output) -> String {
     )
 }
 
-/// The cargo target directory this test was built in (the script builds
-/// the static binary there too, so reruns are incremental).
-fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("target dir")
-        .to_path_buf()
-}
-
 /// Builds and pushes the frontend image once per test run, with the
 /// project's script and the crossbuild binary under test.
 fn frontend_image() -> &'static str {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let started = Instant::now();
-        let output = Command::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/scripts/frontend-image"
-        ))
-        .arg(FRONTEND_IMAGE)
-        .env("CARGO_TARGET_DIR", target_dir())
-        .env("CROSSBUILD", env!("CARGO_BIN_EXE_crossbuild"))
-        .output()
-        .map_err(|e| format!("cannot run scripts/frontend-image: {e}"))?;
-        eprintln!(
-            "scripts/frontend-image took {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(text(&output))
-        }
-    });
+    let built = BUILT.get_or_init(|| common::frontend_image::build(FRONTEND_IMAGE));
     if let Err(log) = built {
         panic!("scripts/frontend-image failed:\n{log}");
     }
@@ -105,14 +76,8 @@ fn frontend_image() -> &'static str {
 /// saying why) when the daemon is absent outside CI.
 async fn ready(test: &str) -> Option<&'static str> {
     common::daemon_or_skip(test).await?;
-    let buildx = Command::new("docker").args(["buildx", "version"]).output();
-    match buildx {
-        Ok(output) if output.status.success() => {}
-        _ if !common::in_ci() => {
-            eprintln!("SKIPPED {test}: no `docker buildx` (the reference client)");
-            return None;
-        }
-        other => panic!("{test}: CI=true but no `docker buildx`: {other:?}"),
+    if !common::frontend_image::buildx_or_skip(test) {
+        return None;
     }
     Some(frontend_image())
 }
@@ -418,7 +383,8 @@ async fn frontend_image_is_small_static_and_labelled() {
         .unwrap_or_default()
         .contains("moby.buildkit.frontend.subrequests"));
 
-    let binary = target_dir().join("x86_64-unknown-linux-gnu/frontend/crossbuild-frontend");
+    let binary = common::frontend_image::target_dir()
+        .join("x86_64-unknown-linux-gnu/frontend/crossbuild-frontend");
     let ldd = Command::new("ldd").arg(&binary).output().expect("run ldd");
     let ldd = text(&ldd);
     assert!(

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -224,15 +224,6 @@ fn bad_run_option_values_are_one_clear_error() {
 /// so that it never races the frontend test's image).
 const FRONTEND_IMAGE: &str = "localhost:5000/crossbuild-e2e/run-options-frontend:latest";
 
-/// The cargo target directory this test was built in (the script builds
-/// the static frontend binary there too, so reruns are incremental).
-fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("target dir")
-        .to_path_buf()
-}
-
 /// `# syntax=` through `docker buildx build`, the reference client: buildx
 /// sends the flags as frontend attributes, the daemon forwards them to the
 /// crossbuild frontend image, and the RUNs see the same as with the direct
@@ -243,29 +234,12 @@ async fn syntax_frontend_image_applies_run_options() {
     if common::daemon_or_skip(test).await.is_none() {
         return;
     }
-    match Command::new("docker").args(["buildx", "version"]).output() {
-        Ok(output) if output.status.success() => {}
-        _ if !common::in_ci() => {
-            eprintln!("SKIPPED {test}: no `docker buildx` (the reference client)");
-            return;
-        }
-        other => panic!("{test}: CI=true but no `docker buildx`: {other:?}"),
+    if !common::frontend_image::buildx_or_skip(test) {
+        return;
     }
-    let started = Instant::now();
-    let image = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scripts/frontend-image"
-    ))
-    .arg(FRONTEND_IMAGE)
-    .env("CARGO_TARGET_DIR", target_dir())
-    .env("CROSSBUILD", env!("CARGO_BIN_EXE_crossbuild"))
-    .output()
-    .expect("run scripts/frontend-image");
-    assert!(image.status.success(), "{}", text(&image));
-    eprintln!(
-        "scripts/frontend-image: {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    if let Err(log) = common::frontend_image::build(FRONTEND_IMAGE) {
+        panic!("scripts/frontend-image failed:\n{log}");
+    }
 
     let direct_context = context(PROBE);
     let direct = build(direct_context.path(), &RUN_FLAGS);

@@ -316,12 +316,18 @@ enum Payload<'a> {
     },
 }
 
-/// Encodes a `pb::Op` exactly as `prost` would (fields in tag order:
-/// inputs 1, the op oneof 2..7, platform 10, constraints 11), without
-/// copying an exec op's `meta` or environment. Protobuf messages
-/// concatenate, so an exec op is its `meta` field (tag 1, first) followed
-/// by the rest of it, and `meta` is its `args` (tag 1), then one `env`
-/// string (tag 2) per variable, then the rest of it.
+/// Encodes a `pb::Op` the way BuildKit itself does: inputs (tag 1), then
+/// platform (10) and constraints (11), then the op oneof (2..7) last.
+/// BuildKit's generated marshaller (vtprotobuf) writes a oneof after the
+/// other fields, and the daemon re-encodes every op it loads and names it
+/// by the digest of those bytes: in any other order the daemon's digests
+/// would not be crossbuild's, and neither its cache keys nor the source
+/// map (keyed by digest) would line up with Go clients' graphs.
+///
+/// An exec op is written without copying its `meta` or environment.
+/// Protobuf messages concatenate, so an exec op is its `meta` field (tag
+/// 1, first) followed by the rest of it, and `meta` is its `args` (tag 1),
+/// then one `env` string (tag 2) per variable, then the rest of it.
 fn encode_op(
     inputs: Vec<pb::Input>,
     payload: Payload<'_>,
@@ -330,15 +336,18 @@ fn encode_op(
 ) -> Vec<u8> {
     use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 
+    let head = pb::Op {
+        inputs,
+        platform,
+        constraints,
+        op: None,
+    };
     let (meta, env, rest) = match payload {
         Payload::Owned(op) => {
-            let op = pb::Op {
-                inputs,
-                platform,
-                constraints,
-                op: Some(op),
-            };
-            return op.encode_to_vec();
+            let mut bytes = Vec::with_capacity(head.encoded_len() + op.encoded_len());
+            head.encode_raw(&mut bytes);
+            op.encode(&mut bytes);
+            return bytes;
         }
         Payload::Exec { meta, env, rest } => (meta, env, rest),
     };
@@ -371,21 +380,26 @@ fn encode_op(
     }
     rest.encode_raw(&mut exec);
 
-    let head = pb::Op {
-        inputs,
-        ..Default::default()
-    };
-    let tail = pb::Op {
-        platform,
-        constraints,
-        ..Default::default()
-    };
-    let mut bytes = Vec::with_capacity(head.encoded_len() + exec.len() + 16 + tail.encoded_len());
+    let mut bytes = Vec::with_capacity(head.encoded_len() + exec.len() + 16);
     head.encode_raw(&mut bytes);
-    prost::encoding::encode_key(2, prost::encoding::WireType::LengthDelimited, &mut bytes);
-    prost::encoding::encode_varint(exec.len() as u64, &mut bytes);
+    encode_key(2, WireType::LengthDelimited, &mut bytes);
+    encode_varint(exec.len() as u64, &mut bytes);
     bytes.extend_from_slice(&exec);
-    tail.encode_raw(&mut bytes);
+    bytes
+}
+
+/// The bytes BuildKit's marshaller gives `op`: its fields but the oneof in
+/// tag order, then the oneof (see [`encode_op`]).
+#[cfg(test)]
+pub(crate) fn encode_like_buildkit(op: &pb::Op) -> Vec<u8> {
+    let mut bytes = pb::Op {
+        op: None,
+        ..op.clone()
+    }
+    .encode_to_vec();
+    if let Some(inner) = &op.op {
+        inner.encode(&mut bytes);
+    }
     bytes
 }
 
@@ -393,10 +407,10 @@ fn encode_op(
 mod tests {
     use super::*;
 
-    /// `encode_op` must give the bytes `prost` gives for the same op, or
-    /// every exec digest would change.
+    /// `encode_op` must give the bytes BuildKit's marshaller gives for the
+    /// same op, or every exec digest would differ from the daemon's.
     #[test]
-    fn exec_encoding_matches_prost() {
+    fn exec_encoding_matches_buildkits() {
         let env = vec![
             ("PATH".to_string(), "/bin".to_string()),
             ("A".to_string(), "1".to_string()),
@@ -495,7 +509,67 @@ mod tests {
         };
         assert_eq!(
             encode_op(inputs, payload, platform, constraints),
-            whole.encode_to_vec()
+            encode_like_buildkit(&whole)
+        );
+    }
+
+    /// Digests the Docker engine's BuildKit (28.5) reported in its progress
+    /// stream for these two ops, which it names by the digest of its own
+    /// encoding: an image source, and a `RUN` on it.
+    #[test]
+    fn digests_are_the_daemons() {
+        let platform = Some(pb::Platform {
+            architecture: "amd64".into(),
+            os: "linux".into(),
+            ..Default::default()
+        });
+        let image = pb::op::Op::Source(pb::SourceOp {
+            identifier: "docker-image://localhost:5000/busybox:latest@sha256:f95174be056272423ca8b1318f59f585a9195771ae9bcd51b452aeab1a62142d".into(),
+            attrs: Default::default(),
+        });
+        let image_bytes = encode_op(
+            Vec::new(),
+            Payload::Owned(image),
+            platform.clone(),
+            Some(pb::WorkerConstraints::default()),
+        );
+        let image_digest = digest_of(&image_bytes);
+        assert_eq!(
+            image_digest,
+            "sha256:f21bf9b8c6eeb852d90435a8d7b74dbc13f9aad0ed6943cf4db865742b4c84ce"
+        );
+        let meta = pb::Meta {
+            args: vec!["/bin/sh".into(), "-c".into(), "echo hi".into()],
+            cwd: "/".into(),
+            remove_mount_stubs_recursive: true,
+            ..Default::default()
+        };
+        let env = vec![("PATH".to_string(), "/bin".to_string())];
+        let run = Payload::Exec {
+            meta: Some(&meta),
+            env: &env,
+            rest: pb::ExecOp {
+                mounts: vec![pb::Mount {
+                    input: 0,
+                    dest: "/".into(),
+                    output: 0,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        };
+        let run_bytes = encode_op(
+            vec![pb::Input {
+                digest: image_digest,
+                index: 0,
+            }],
+            run,
+            platform,
+            Some(pb::WorkerConstraints::default()),
+        );
+        assert_eq!(
+            digest_of(&run_bytes),
+            "sha256:629506f405b65a2d63d72777ff27e91de6656d13fc971ff63cc6745a71eae779"
         );
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod fault_proxy;
 pub mod file_server;
+pub mod frontend_image;
 pub mod image_diff;
 pub mod oci;
 pub mod registry;

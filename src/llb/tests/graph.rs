@@ -236,7 +236,7 @@ fn round_trip_and_decode_errors() {
     assert_eq!(g.order.len(), def.def.len());
     for (digest, bytes) in g.order.iter().zip(&def.def) {
         assert_eq!(
-            &g.ops[digest].encode_to_vec(),
+            &crate::llb::marshal::encode_like_buildkit(&g.ops[digest]),
             bytes,
             "re-encoding is byte-identical"
         );
@@ -373,9 +373,9 @@ fn golden_root_digests() {
 }
 
 const GOLDEN: [&str; 5] = [
-    "sha256:8702f5153412dbf56d3376e69d3322f2d63e8c874a184303e73dd77754460db1",
-    "sha256:69eb4ca13e7fd345df676751fd780880fa08932647eb378480fc91556d71ac4c",
-    "sha256:5332e5bbb3152660675608b5f6b3fbc525033184d0fd9e981db1cd658aa3267b",
-    "sha256:e7ca34c265ed748323b5851de5fd2f6864da554dc19035e9b6e636a7cb808d39",
-    "sha256:a1e70914f98b23b7b143e46d4b4552a7cd7212e3539bdfaf2459bb8cfc5e1fdf",
+    "sha256:ce8a4a4c532d82bd045aca64e65bbcf9b1700363afc9507ee0b6fdec2865de4c",
+    "sha256:75001c6ce58421152c27d51a38707c76b0d0eacefa5560aeac81ab5ede38f2a9",
+    "sha256:d9a2f52c0c80f8bbf2f39d25bdbe1c92d1349d1a873b5e4520507622339b4bf9",
+    "sha256:baad6466b55c1145c63702563d17f4fe04e3aa615e03c5b9357179fdda9c6115",
+    "sha256:f3a32cc2c4407274fb3c8ed91d3dca55b7a0d0ea077a3ea03dd3145386f36625",
 ];
