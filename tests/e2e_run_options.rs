@@ -1,4 +1,4 @@
-//! buildx's RUN options (`--add-host`, `--shm-size`, `--ulimit`, and the
+//! buildx's RUN options (`--network`, `--add-host`, `--shm-size`, `--ulimit`, and the
 //! `BUILDKIT_SANDBOX_HOSTNAME` build arg for the hostname) against the real
 //! daemon: what a RUN sees in every stage, equal to what BuildKit's own
 //! Dockerfile frontend gives it, through the direct client and through the
@@ -171,12 +171,69 @@ COPY --from=0 /own /global /
     assert_same_tree(&snapshot(reference.path()), &snapshot(ours.path()));
 }
 
+/// The network interfaces in a copy of `/proc/net/dev`: names only (the
+/// counters change from run to run), without the `veth` ends other builds'
+/// sandboxes add to the host and remove again.
+fn interface_names(dev: &str) -> Vec<String> {
+    dev.lines()
+        .filter_map(|l| l.split_once(':').map(|(name, _)| name.trim().to_string()))
+        .filter(|name| !name.starts_with("veth"))
+        .collect()
+}
+
+fn interfaces(dir: &Path, file: &str) -> Vec<String> {
+    interface_names(&read(dir, file))
+}
+
+/// `--network none|host` is every RUN's network unless the RUN names its
+/// own, as with BuildKit's frontend; `host` needs no `--allow` (buildx adds
+/// the entitlement itself).
+#[tokio::test]
+async fn network_flag_is_every_runs_default_like_buildkit() {
+    let test = "network_flag_is_every_runs_default_like_buildkit";
+    if common::daemon_or_skip(test).await.is_none() {
+        return;
+    }
+    let context = context(
+        "FROM localhost:5000/busybox:latest
+RUN cat /proc/net/dev > /forced
+RUN --network=default cat /proc/net/dev > /default
+RUN --network=none cat /proc/net/dev > /none
+FROM scratch
+COPY --from=0 /forced /default /none /
+",
+    );
+    let host_interfaces = interface_names(&std::fs::read_to_string("/proc/net/dev").unwrap());
+    let lo = vec!["lo".to_string()];
+    for (mode, forced) in [("none", &lo), ("host", &host_interfaces)] {
+        let ours = build(context.path(), &["--network", mode]);
+        let reference = build(context.path(), &["--reference-frontend", "--network", mode]);
+        for out in [&ours, &reference] {
+            assert_eq!(&interfaces(out.path(), "forced"), forced, "{mode}");
+            assert_eq!(&interfaces(out.path(), "default"), forced, "{mode}");
+            assert_eq!(interfaces(out.path(), "none"), lo, "{mode}");
+        }
+    }
+    // Without the flag a RUN has the sandbox's own network: more than lo,
+    // and not the host's.
+    let plain = build(context.path(), &[]);
+    let sandbox = interfaces(plain.path(), "forced");
+    assert!(
+        sandbox.len() > 1 && sandbox != host_interfaces,
+        "{sandbox:?}"
+    );
+}
+
 /// A bad value for any of the flags is one error line naming the flag and
 /// the value, exit status 1, before any daemon is contacted.
 #[test]
 fn bad_run_option_values_are_one_clear_error() {
     let context = context("FROM localhost:5000/busybox:latest\nRUN true\n");
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["--network", "bridge"],
+            "error: network mode \"bridge\" not supported by BuildKit; expected default, host or none",
+        ),
         (
             &["--add-host", "nohost"],
             "error: invalid --add-host value \"nohost\": expected host:ip",

@@ -93,6 +93,9 @@ pub struct BuildArgs {
     /// Privileges the build may use: network.host (RUN --network=host), security.insecure (RUN --security=insecure); the daemon must permit them too.
     #[arg(long = "allow")]
     allow: Vec<String>,
+    /// Networking mode for RUN instructions without their own --network: default, none or host (host also allows the network.host entitlement, as buildx does).
+    #[arg(long, value_name = "MODE")]
+    network: Option<String>,
     /// Add a custom host-to-IP mapping for RUN (host:ip or host=ip; repeatable).
     #[arg(long = "add-host", value_name = "HOST:IP")]
     add_hosts: Vec<String>,
@@ -150,6 +153,7 @@ impl BuildArgs {
             ("--secret", !self.secrets.is_empty()),
             ("--ssh", !self.ssh.is_empty()),
             ("--allow", !self.allow.is_empty()),
+            ("--network", self.network.is_some()),
             ("--add-host", !self.add_hosts.is_empty()),
             ("--shm-size", self.shm_size.is_some()),
             ("--ulimit", !self.ulimits.is_empty()),
@@ -255,6 +259,7 @@ pub fn dockerfile_inputs(args: &BuildArgs) -> Result<DockerfileInputs, String> {
             .transpose()
             .map_err(|e| e.to_string())?,
         ulimits: parse_ulimits(&args.ulimits).map_err(|e| e.to_string())?,
+        network: args.network.clone(),
         contexts: args
             .build_contexts
             .iter()

@@ -1,5 +1,5 @@
 //! The frontend attributes BuildKit's Dockerfile frontend applies to every
-//! `RUN` (`add-hosts`, `shm-size`, `ulimit`, `hostname` and the
+//! `RUN` (`add-hosts`, `shm-size`, `ulimit`, `hostname`, `force-network-mode` and the
 //! `BUILDKIT_SANDBOX_HOSTNAME` build arg), read with the rules and error
 //! texts of its `dockerui` package (`attr.go`, `config.go`), so that a
 //! value either frontend refuses is refused by both.
@@ -49,7 +49,20 @@ pub(super) fn from_attrs(
         ulimits: ulimits(attrs.get("ulimit").map_or("", String::as_str))
             .map_err(|m| option_error("ulimit", format!("failed to parse ulimit: {m}")))?,
         hostname,
+        network: network_mode(attrs.get("force-network-mode").map_or("", String::as_str))
+            .map_err(|m| option_error("force-network-mode", m))?,
     })
+}
+
+/// `force-network-mode` as BuildKit's dockerui reads it: empty or `sandbox`
+/// keeps the default network, `none` and `host` replace it.
+fn network_mode(value: &str) -> Result<Option<crate::llb::NetMode>, String> {
+    match value {
+        "" | "sandbox" => Ok(None),
+        "none" => Ok(Some(crate::llb::NetMode::None)),
+        "host" => Ok(Some(crate::llb::NetMode::Host)),
+        other => Err(format!("invalid netmode {other}")),
+    }
 }
 
 /// `name=ip,name=ip` (CSV), each lowercased; the address is written as Go's

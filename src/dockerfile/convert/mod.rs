@@ -152,6 +152,9 @@ pub struct RunOptions {
     pub ulimits: Vec<llb::Ulimit>,
     /// The container's hostname; `None` keeps the daemon's default.
     pub hostname: Option<String>,
+    /// The network mode of every `RUN` without a `--network` of its own
+    /// (`force-network-mode`); `None` keeps the sandbox's network.
+    pub network: Option<llb::NetMode>,
 }
 
 /// Everything the conversion needs besides the Dockerfile.

@@ -85,7 +85,12 @@ impl StageBuild<'_> {
         exec = match run.network {
             Some(NetworkMode::None) => exec.network(llb::NetMode::None),
             Some(NetworkMode::Host) => exec.network(llb::NetMode::Host),
-            Some(NetworkMode::Default) | None => exec,
+            // BuildKit's frontend sets the forced mode on the stage state;
+            // only a RUN's own none or host replaces it.
+            Some(NetworkMode::Default) | None => match self.ctx.opts.run.network {
+                Some(mode) => exec.network(mode),
+                None => exec,
+            },
         };
         if run.security == Some(SecurityMode::Insecure) {
             exec = exec.security(llb::SecurityMode::Insecure);

@@ -216,6 +216,7 @@ RUN --mount=type=tmpfs,target=/dev/shm,size=1k three
         shm_size: 128 << 20,
         ulimits: vec!["nofile=1024:2048".parse().expect("ulimit")],
         hostname: Some("builder".into()),
+        network: Some(llb::NetMode::None),
     };
     let builds = run(df, &o).expect("convert");
     let g = graph(&builds[0]);
@@ -224,6 +225,7 @@ RUN --mount=type=tmpfs,target=/dev/shm,size=1k three
     for (e, md) in &ex {
         let m = meta(e);
         assert_eq!(m.hostname, "builder");
+        assert_eq!(e.network, pb::NetMode::None as i32);
         assert_eq!(
             m.extra_hosts,
             [pb::HostIp {
