@@ -130,6 +130,23 @@ pub fn oci_layout_request(
     }
 }
 
+/// The request that resolves a registry image's config for `platform`
+/// (with the session's registry credentials, when there is a session).
+pub fn registry_config_request(
+    reference: &str,
+    platform: &Platform,
+    session: Option<&str>,
+) -> bollard_buildkit_proto::moby::buildkit::v1::frontend::ResolveImageConfigRequest {
+    bollard_buildkit_proto::moby::buildkit::v1::frontend::ResolveImageConfigRequest {
+        r#ref: reference.to_string(),
+        platform: Some(platform.to_pb()),
+        resolve_mode: "default".to_string(),
+        log_name: format!("[internal] load metadata for {reference}"),
+        session_id: session.unwrap_or_default().to_string(),
+        ..Default::default()
+    }
+}
+
 /// What the frontend core asks of BuildKit.
 #[async_trait]
 pub trait Bridge: Send + Sync {

@@ -25,7 +25,9 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
 use super::connect::Daemon;
-use crate::bridge::{oci_layout_request, Bridge, BridgeError, BuildWarning, ResolvedConfig};
+use crate::bridge::{
+    oci_layout_request, registry_config_request, Bridge, BridgeError, BuildWarning, ResolvedConfig,
+};
 use crate::platform::Platform;
 
 /// The metadata key that routes LLBBridge calls to their build.
@@ -393,18 +395,8 @@ impl GatewayBuild {
         reference: &str,
         platform: &Platform,
     ) -> Result<ResolvedConfig, GatewayError> {
-        self.resolve_config(
-            ResolveImageConfigRequest {
-                r#ref: reference.to_string(),
-                platform: Some(platform.to_pb()),
-                resolve_mode: "default".to_string(),
-                log_name: format!("[internal] load metadata for {reference}"),
-                session_id: self.session_id.clone().unwrap_or_default(),
-                ..Default::default()
-            },
-            platform,
-        )
-        .await
+        let request = registry_config_request(reference, platform, self.session_id.as_deref());
+        self.resolve_config(request, platform).await
     }
 
     /// Resolves an image in the OCI layout this build's session serves as

@@ -30,7 +30,9 @@ use tonic::transport::{Channel, Endpoint, Uri};
 pub use environment::FrontendEnvironment;
 use status::{frontend_status, rpc_status};
 
-use super::{oci_layout_request, Bridge, BridgeError, BuildWarning, ResolvedConfig};
+use super::{
+    oci_layout_request, registry_config_request, Bridge, BridgeError, BuildWarning, ResolvedConfig,
+};
 use crate::frontend::{self, FrontendError, FrontendOptions};
 use crate::platform::Platform;
 
@@ -279,18 +281,8 @@ impl Bridge for StdioBridge {
         reference: &str,
         platform: &Platform,
     ) -> Result<ResolvedConfig, BridgeError> {
-        self.resolve_config(
-            ResolveImageConfigRequest {
-                r#ref: reference.to_string(),
-                platform: Some(platform.to_pb()),
-                resolve_mode: "default".to_string(),
-                log_name: format!("[internal] load metadata for {reference}"),
-                session_id: self.session_id.clone().unwrap_or_default(),
-                ..Default::default()
-            },
-            platform,
-        )
-        .await
+        let request = registry_config_request(reference, platform, self.session_id.as_deref());
+        self.resolve_config(request, platform).await
     }
 
     async fn resolve_oci_layout_config(
