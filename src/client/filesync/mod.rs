@@ -52,8 +52,12 @@ pub use receive::receive;
 pub use send::send;
 pub use walk::{walk, FilterOptions};
 
-/// Size of one DATA packet, as in Go's fsutil (well under gRPC's limits).
-pub const CHUNK_SIZE: usize = 32 * 1024;
+/// Largest DATA packet we send. Go's fsutil sends 32 KiB; BuildKit's session
+/// client accepts messages up to 16 MiB (and grpc-go's default is 4 MiB), and
+/// each packet costs the daemon a message to receive and decode and a write
+/// to issue, so a large file goes in fewer, larger packets. It also bounds
+/// memory: the sender holds at most its channel's capacity of packets.
+pub const CHUNK_SIZE: usize = 256 * 1024;
 
 /// Everything that can go wrong while sending or receiving a tree.
 #[derive(Debug, thiserror::Error)]

@@ -4,18 +4,19 @@
 //! The exchange is full duplex: the daemon starts requesting files while we
 //! are still walking, so the walk runs on a blocking thread and writes STATs
 //! straight into the outbound channel, while this task only reads the
-//! inbound stream and hands requested files to a few reader tasks. The main
-//! loop never waits on the outbound channel, so a slow peer cannot make us
-//! stop reading its requests.
+//! inbound stream and hands requested files to a few blocking reader
+//! threads, one file each from open to end of file. The main loop never
+//! waits on the outbound channel, so a slow peer cannot make us stop
+//! reading its requests.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Display;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::{Stream, StreamExt};
-use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -62,7 +63,15 @@ where
         Arc::clone(&cancel.0),
         outgoing.clone(),
     ));
-    let result = serve(root, incoming, &outgoing, files, walker).await;
+    let result = serve(
+        root,
+        incoming,
+        &outgoing,
+        files,
+        Arc::clone(&cancel.0),
+        walker,
+    )
+    .await;
     if let Err(err) = &result {
         if !matches!(
             err,
@@ -135,6 +144,7 @@ async fn serve<S, E, O>(
     mut incoming: S,
     outgoing: &mpsc::Sender<Result<Packet, O>>,
     files: FileTable,
+    cancel: Arc<AtomicBool>,
     mut walker: Option<JoinHandle<Result<(), FileSyncError>>>,
 ) -> Result<(), FileSyncError>
 where
@@ -149,7 +159,9 @@ where
             let Some((id, rel)) = queue.pop_front() else {
                 break;
             };
-            readers.spawn(send_file(Arc::clone(&root), rel, id, outgoing.clone()));
+            let (root, cancel, outgoing) =
+                (Arc::clone(&root), Arc::clone(&cancel), outgoing.clone());
+            readers.spawn_blocking(move || send_file(&root, &rel, id, &cancel, &outgoing));
         }
         tokio::select! {
             done = wait_for(&mut walker) => {
@@ -210,24 +222,28 @@ async fn wait_for(
 }
 
 /// Streams one file as DATA chunks followed by an empty DATA (end of file).
-async fn send_file<O>(
-    root: Arc<PathBuf>,
-    rel: String,
+///
+/// Runs on a blocking thread from open to end of file: one thread hand-off
+/// per file instead of one per open, stat and read (tokio's async files
+/// hop to the blocking pool for each), which costs more than the reads
+/// themselves with thousands of small files.
+fn send_file<O>(
+    root: &Path,
+    rel: &str,
     id: u32,
-    outgoing: mpsc::Sender<Result<Packet, O>>,
+    cancel: &AtomicBool,
+    outgoing: &mpsc::Sender<Result<Packet, O>>,
 ) -> Result<(), FileSyncError> {
-    let path = root.join(&rel);
+    let path = root.join(rel);
     // O_NOFOLLOW: if the entry was swapped for a symlink since the walk, do
     // not read through it.
-    let mut file = tokio::fs::OpenOptions::new()
+    let mut file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
-        .await
         .map_err(|e| FileSyncError::io("open", &path, e))?;
     let meta = file
         .metadata()
-        .await
         .map_err(|e| FileSyncError::io("stat", &path, e))?;
     if !meta.is_file() {
         return Err(FileSyncError::io(
@@ -236,24 +252,23 @@ async fn send_file<O>(
             std::io::Error::other("no longer a regular file"),
         ));
     }
+    let mut left = meta.len();
     loop {
-        let mut chunk = vec![0u8; CHUNK_SIZE];
-        let n = file
-            .read(&mut chunk)
-            .await
-            .map_err(|e| FileSyncError::io("read", &path, e))?;
-        if n == 0 {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(FileSyncError::Closed);
+        }
+        let chunk = read_chunk(&mut file, left).map_err(|e| FileSyncError::io("read", &path, e))?;
+        if chunk.is_empty() {
             break;
         }
-        chunk.truncate(n);
+        left = still_left(left, chunk.len());
         let data = Packet {
             id,
             data: chunk,
             ..packet(PacketType::PacketData)
         };
         outgoing
-            .send(Ok(data))
-            .await
+            .blocking_send(Ok(data))
             .map_err(|_| FileSyncError::Closed)?;
     }
     let eof = Packet {
@@ -261,7 +276,90 @@ async fn send_file<O>(
         ..packet(PacketType::PacketData)
     };
     outgoing
-        .send(Ok(eof))
-        .await
+        .blocking_send(Ok(eof))
         .map_err(|_| FileSyncError::Closed)
+}
+
+/// Reads the next chunk: up to [`CHUNK_SIZE`] bytes, sized by what the stat
+/// says is `left` so that a small file needs a small buffer. Past the
+/// stated size a small read confirms the end of the file; a file that grew
+/// since is sent as it is now, as fsutil's sender does (see [`still_left`]).
+/// Empty at the end.
+fn read_chunk(file: &mut std::fs::File, left: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    /// The end-of-file probe's size.
+    const PROBE: usize = 4096;
+    let want = match usize::try_from(left) {
+        Ok(0) => PROBE,
+        Ok(n) => n.min(CHUNK_SIZE),
+        Err(_) => CHUNK_SIZE,
+    };
+    let mut chunk = vec![0u8; want];
+    let mut filled = 0;
+    while filled < want {
+        match file.read(&mut chunk[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    chunk.truncate(filled);
+    Ok(chunk)
+}
+
+/// What the stat still promises after a chunk of `read` bytes. A probe
+/// that found data means the file grew: read on in full chunks, as the
+/// stat no longer says how much there is.
+fn still_left(left: u64, read: usize) -> u64 {
+    if left == 0 {
+        u64::MAX
+    } else {
+        left.saturating_sub(read as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every chunk `read_chunk` gives for a file whose stat said `stated`.
+    fn chunks(content: &[u8], stated: u64) -> Vec<usize> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, content).unwrap();
+        let mut file = std::fs::File::open(&path).unwrap();
+        let (mut left, mut sizes, mut all) = (stated, Vec::new(), Vec::new());
+        loop {
+            let chunk = read_chunk(&mut file, left).unwrap();
+            if chunk.is_empty() {
+                break;
+            }
+            left = still_left(left, chunk.len());
+            sizes.push(chunk.len());
+            all.extend_from_slice(&chunk);
+        }
+        assert_eq!(all, content, "the chunks add up to the file");
+        sizes
+    }
+
+    #[test]
+    fn chunks_follow_the_stated_size() {
+        assert_eq!(chunks(b"", 0), Vec::<usize>::new());
+        assert_eq!(chunks(&[7; 2048], 2048), [2048]);
+        let big = vec![1u8; 2 * CHUNK_SIZE + 5];
+        assert_eq!(chunks(&big, big.len() as u64), [CHUNK_SIZE, CHUNK_SIZE, 5]);
+    }
+
+    #[test]
+    fn a_file_that_changed_since_its_stat_is_sent_as_it_is_now() {
+        // Grown: the end-of-file probe finds more, the rest goes in chunks.
+        let grown = vec![3u8; 2 * CHUNK_SIZE];
+        assert_eq!(
+            chunks(&grown, 100),
+            [100, 4096, CHUNK_SIZE, CHUNK_SIZE - 4196]
+        );
+        // Shrunk: a short read ends it.
+        assert_eq!(chunks(&[5; 10], 4096), [10]);
+    }
 }

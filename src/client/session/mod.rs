@@ -11,6 +11,7 @@
 //! only the methods listed.
 
 mod auth;
+mod coalesce;
 pub mod content_store;
 mod filesend;
 mod health;
@@ -218,6 +219,8 @@ async fn serve(
     // packets (a STAT per file) on this connection; 64 KiB windows stall it
     // on every round trip while files are written. (The small-frame budget
     // of newer h2 releases is avoided by the h2 pin in Cargo.toml.)
+    let io = coalesce::CoalescedIo::new(io);
+    let write_failure = io.failure();
     let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
         .initial_connection_window_size(SESSION_CONNECTION_WINDOW)
         .initial_stream_window_size(SESSION_STREAM_WINDOW)
@@ -229,7 +232,10 @@ async fn serve(
     tokio::select! {
         result = connection => {
             let err = result.err()?;
-            let reason = if err.is_timeout() {
+            let pump_failure = write_failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let reason = if let Some(failure) = pump_failure {
+                format!("writing to the daemon failed: {failure}")
+            } else if err.is_timeout() {
                 format!(
                     "no reply to a keep-alive ping within {} s",
                     SESSION_KEEP_ALIVE_TIMEOUT.as_secs()
