@@ -16,6 +16,17 @@ use common::tree::write_file;
 /// `signal` once a stderr line contains `trigger`, and returns the time to
 /// exit and the whole stderr.
 fn interrupt_when(dir: &Path, args: &[&str], trigger: &str, signal: i32) -> (Duration, String) {
+    interrupt_at(dir, args, |line| line.contains(trigger), signal)
+}
+
+/// [`interrupt_when`], with the line that triggers the signal chosen by
+/// `trigger`.
+fn interrupt_at(
+    dir: &Path,
+    args: &[&str],
+    trigger: impl Fn(&str) -> bool,
+    signal: i32,
+) -> (Duration, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crossbuild"))
         .args(["build", "--progress", "plain"])
         .args(args)
@@ -37,10 +48,10 @@ fn interrupt_when(dir: &Path, args: &[&str], trigger: &str, signal: i32) -> (Dur
     loop {
         let line = lines_rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("never saw {trigger:?}: {log}"));
+            .unwrap_or_else(|_| panic!("never saw the trigger line: {log}"));
         log.push_str(&line);
         log.push('\n');
-        if line.contains(trigger) {
+        if trigger(&line) {
             break;
         }
     }
@@ -122,13 +133,19 @@ async fn sigint_during_a_context_upload() {
         b"FROM localhost:5000/busybox\nCOPY big.bin /big.bin\n",
         0o644,
     );
-    // 2 GiB sparse: the upload takes several seconds, so the signal lands
-    // in the middle of it.
+    // 8 GiB sparse: the upload takes many seconds (about 250 MB/s here),
+    // so the signal lands in the middle of it.
     let big = std::fs::File::create(context.join("big.bin")).unwrap();
-    big.set_len(2 << 30).unwrap();
+    big.set_len(8 << 30).unwrap();
     drop(big);
-    // Plain progress reports the bytes sent so far ("... 234.81MB 5.0s").
-    let (took, log) = interrupt_when(&context, &[], "MB", libc::SIGINT);
+    // Plain progress reports the bytes sent so far ("... 1.19GB 5.1s"),
+    // then once more with "done".
+    let uploading = |line: &str| {
+        line.contains("transferring context: ")
+            && (line.contains("MB ") || line.contains("GB "))
+            && !line.ends_with("done")
+    };
+    let (took, log) = interrupt_at(&context, &[], uploading, libc::SIGINT);
     assert!(log.contains("transferring context"), "{log}");
     eprintln!("SIGINT during upload: stopped in {took:?}");
     assert_one_message(&log, "interrupted: the build was cancelled", took);
