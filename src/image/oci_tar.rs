@@ -43,10 +43,18 @@ pub fn read_small_files(path: &Path) -> Result<TarFiles, String> {
             return Err("not a tar archive (bad header checksum)".to_string());
         }
         let size = parse_size(&header[124..136])?;
-        let padded = size.div_ceil(512) * 512;
+        let padded = size
+            .div_ceil(512)
+            .checked_mul(512)
+            .ok_or("entry size out of range")?;
         let kind = header[156];
         let name = next_name.take().unwrap_or_else(|| header_name(&header));
         match kind {
+            // Names and PAX records are short; a huge one is a broken or
+            // hostile archive, not something to allocate for.
+            b'x' | b'L' if size > KEEP_LIMIT => {
+                return Err("not a tar archive (oversized extended header)".to_string())
+            }
             b'x' | b'L' => {
                 let data = read_data(&mut file, size, padded)?;
                 next_name = if kind == b'L' {
@@ -239,5 +247,31 @@ mod tests {
         tar.truncate(700);
         std::fs::write(&path, &tar).unwrap();
         assert_eq!(read_small_files(&path).unwrap_err(), "truncated archive");
+    }
+
+    /// Sizes a hostile header can claim: no huge allocation, no overflow.
+    #[test]
+    fn absurd_sizes_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.tar");
+        // A PAX header claiming 8 GiB (octal 100000000000).
+        let mut pax = header("PaxHeaders/x", 0, b'x');
+        pax[124..136].copy_from_slice(b"100000000000");
+        pax[148..156].copy_from_slice(b"        ");
+        let sum: u32 = pax.iter().map(|&b| b as u32).sum();
+        pax[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        std::fs::write(&path, pax).unwrap();
+        let err = read_small_files(&path).unwrap_err();
+        assert!(err.contains("oversized extended header"), "{err}");
+        // A base-256 size of u64::MAX.
+        let mut big = header("blob", 0, b'0');
+        big[124] = 0x80;
+        big[125..136].fill(0xff);
+        big[148..156].copy_from_slice(b"        ");
+        let sum: u32 = big.iter().map(|&b| b as u32).sum();
+        big[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        std::fs::write(&path, big).unwrap();
+        let err = read_small_files(&path).unwrap_err();
+        assert!(err.contains("out of range"), "{err}");
     }
 }
