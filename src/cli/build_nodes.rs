@@ -15,8 +15,9 @@ use crossbuild::platform::Platform;
 
 use super::build::{interrupted, prepare, print_warnings, render_build_error, BuildArgs};
 
-/// Runs the node builds and joins their results.
-pub async fn run(lookup: &Lookup, args: &BuildArgs, progress: ProgressMode) -> Result<(), String> {
+/// `--node` and `--platform` parsed, and each target platform given to the
+/// node that builds it (`build --node` and `plan --node` alike).
+pub fn node_assignments(args: &BuildArgs) -> Result<Vec<Assignment>, String> {
     let specs = args
         .nodes
         .iter()
@@ -29,7 +30,12 @@ pub async fn run(lookup: &Lookup, args: &BuildArgs, progress: ProgressMode) -> R
         .map(|p| p.parse::<Platform>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("--platform: {e}"))?;
-    let assignments = nodes::assign(&targets, &specs).map_err(|e| e.to_string())?;
+    nodes::assign(&targets, &specs).map_err(|e| e.to_string())
+}
+
+/// Runs the node builds and joins their results.
+pub async fn run(lookup: &Lookup, args: &BuildArgs, progress: ProgressMode) -> Result<(), String> {
+    let assignments = node_assignments(args)?;
     let tags = nodes::image_tags(&args.tags, args.push, !args.outputs.is_empty() || args.load)
         .map_err(|e| e.to_string())?;
     // Several progress displays cannot share one terminal's redrawn lines;

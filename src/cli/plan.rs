@@ -11,7 +11,6 @@ use clap::Args;
 use crossbuild::client::build::{run_build, BuildSetup};
 use crossbuild::client::build_options::process_env;
 use crossbuild::client::gateway::GatewayBuild;
-use crossbuild::client::nodes::{self, NodeSpec};
 use crossbuild::client::progress::ProgressMode;
 use crossbuild::client::session::DockerConfig;
 use crossbuild::client::{self, workers, Daemon, Lookup};
@@ -22,7 +21,7 @@ use crossbuild::plan::{
 use crossbuild::platform::Platform;
 
 use super::build::{dockerfile_inputs, BuildArgs};
-use super::build_nodes::node_lookup;
+use super::build_nodes::{node_assignments, node_lookup};
 use super::Format;
 
 /// Flags of `crossbuild plan`: those of `build` (outputs and progress are
@@ -79,19 +78,7 @@ async fn plan_nodes(
     attrs: &BTreeMap<String, String>,
     dockerfile: &Path,
 ) -> Result<Plan, String> {
-    let specs = args
-        .nodes
-        .iter()
-        .map(|n| n.parse::<NodeSpec>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    let targets = args
-        .platforms
-        .iter()
-        .map(|p| p.parse::<Platform>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("--platform: {e}"))?;
-    let assignments = nodes::assign(&targets, &specs).map_err(|e| e.to_string())?;
+    let assignments = node_assignments(args)?;
     let auth = registry_auth()?;
     let plans = assignments.iter().map(|assignment| {
         let auth = auth.clone();
