@@ -212,16 +212,23 @@ where
                 summary: summary.unwrap_or_default(),
             })
         }
+        // The daemon fails a build whose session it lost, in words about
+        // its own side ("the client connection is closing", or a gRPC
+        // `Unavailable` from reading the session's files, which looks like a
+        // lost connection of our own); the cause is the session.
+        Err(err) if session_broke.is_some() => {
+            let said = match err {
+                GatewayError::ConnectionLost(_) => "the build ended with",
+                _ => "the daemon said",
+            };
+            Err(BuildError::ConnectionLost(format!(
+                "the build session with BuildKit was lost ({}); {said}: {err}",
+                session_broke.unwrap_or_default()
+            )))
+        }
         Err(lost @ GatewayError::ConnectionLost(_)) => {
             Err(BuildError::ConnectionLost(lost.to_string()))
         }
-        // The daemon fails a build whose session it lost, in words about
-        // its own side ("the client connection is closing"); the cause is
-        // the session.
-        Err(err) if session_broke.is_some() => Err(BuildError::ConnectionLost(format!(
-            "the build session with BuildKit was lost ({}); the daemon said: {err}",
-            session_broke.unwrap_or_default()
-        ))),
         Err(err) => Err(BuildError::Failed {
             message: err.to_string(),
             summary,

@@ -230,8 +230,16 @@ async fn serve(
         .keep_alive_timeout(SESSION_KEEP_ALIVE_TIMEOUT)
         .serve_connection(TokioIo::new(io), TowerToHyperService::new(routes));
     tokio::select! {
+        // The connection first: when the daemon's close is already waiting
+        // on the socket as crossbuild closes the session, it is the cause
+        // of the failed build being reported, and must not be missed.
+        biased;
         result = connection => {
-            let err = result.err()?;
+            // The daemon never ends a session by itself while crossbuild
+            // still uses it: a clean close from its side is a break too.
+            let Err(err) = result else {
+                return Some("the daemon closed the session connection".to_string());
+            };
             let pump_failure = write_failure.lock().unwrap_or_else(|p| p.into_inner()).take();
             let reason = if let Some(failure) = pump_failure {
                 format!("writing to the daemon failed: {failure}")
