@@ -172,3 +172,26 @@ async fn tls_flags_reach_the_engine_over_tcp() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("client certificate"), "{stderr}");
 }
+
+#[tokio::test]
+async fn the_no_output_warning_appears_only_when_no_output_was_asked_for() {
+    if common::daemon_or_skip("the_no_output_warning_appears_only_when_no_output_was_asked_for")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    let dir = context("FROM localhost:5000/busybox:latest\nCOPY hello.txt /\n");
+    let warning = "WARNING: no output specified";
+    let bare = common::crossbuild(dir.path(), &["build", "--progress", "quiet", "."]);
+    let bare_err = String::from_utf8_lossy(&bare.stderr);
+    assert!(bare.status.success(), "{bare_err}");
+    assert!(bare_err.contains(warning), "{bare_err}");
+    let cacheonly = common::crossbuild(
+        dir.path(),
+        &["build", "--progress", "quiet", "-o", "type=cacheonly", "."],
+    );
+    let cacheonly_err = String::from_utf8_lossy(&cacheonly.stderr);
+    assert!(cacheonly.status.success(), "{cacheonly_err}");
+    assert!(!cacheonly_err.contains(warning), "{cacheonly_err}");
+}

@@ -544,7 +544,9 @@ pub async fn run(lookup: &Lookup, args: BuildArgs) -> Result<(), String> {
         return super::build_nodes::run(lookup, &args, progress).await;
     }
     let prepared = prepare(lookup, &args, progress).await?;
-    if prepared.exports.is_empty() {
+    // `-o type=cacheonly` asks for exactly this; only say it when nothing
+    // was asked for (buildx says the same then).
+    if prepared.exports.is_empty() && args.outputs.is_empty() && !args.load {
         eprintln!(
             "WARNING: no output specified; the result stays in the build cache \
              (use --push, --load or -o to export it)"
