@@ -569,19 +569,26 @@ pub async fn read_dockerfile(
     let definition = llb::marshal(&local.into_state())?;
     // The local source is the first op; the last one only points at it.
     let vertex = definition.def.first().map(|op| llb::digest_of(op));
-    let result = bridge
-        .solve(definition)
-        .await
-        .map_err(|e| read_error(e.message))?
-        .ok_or_else(|| read_error("the client sent no files".to_string()))?;
-    let dockerfile = bridge
-        .read_file(&result, filename)
-        .await
-        .map_err(|e| read_error(e.message))?;
-    let dockerignore = match bridge.read_file(&result, &own_ignore).await {
-        Ok(bytes) => Some(bytes),
-        Err(_) => read_context_dockerignore(bridge).await,
+    let own_files = async {
+        let result = bridge
+            .solve(definition)
+            .await
+            .map_err(|e| read_error(e.message))?
+            .ok_or_else(|| read_error("the client sent no files".to_string()))?;
+        let dockerfile = bridge
+            .read_file(&result, filename)
+            .await
+            .map_err(|e| read_error(e.message))?;
+        let own_ignore = bridge.read_file(&result, &own_ignore).await.ok();
+        Ok::<_, FrontendError>((dockerfile, own_ignore))
     };
+    // The context's `.dockerignore` is read at the same time, not after:
+    // each read is a round trip through the daemon and the session, and
+    // the build waits for both. It is dropped when the Dockerfile has its
+    // own ignore file.
+    let (own_files, context_ignore) = futures::join!(own_files, read_context_dockerignore(bridge));
+    let (dockerfile, own_ignore) = own_files?;
+    let dockerignore = own_ignore.or(context_ignore);
     Ok(DockerfileSource {
         dockerfile,
         dockerignore,
@@ -607,8 +614,16 @@ async fn read_context_dockerignore(bridge: &dyn Bridge) -> Option<Vec<u8>> {
 /// and platform.
 pub struct BridgeResolver<'a> {
     bridge: &'a dyn Bridge,
-    cache: Mutex<HashMap<(String, String), ResolvedImage>>,
+    /// One cell per reference and platform. The compiler resolves every
+    /// stage of every platform at once, so the same base image is asked for
+    /// several times before the first answer is back: the cell makes the
+    /// later askers wait for that one round trip instead of sending their
+    /// own to the daemon (and the registry).
+    cache: Mutex<HashMap<(String, String), Arc<ResolveCell>>>,
 }
+
+/// The one resolution of a reference for a platform, shared by every asker.
+type ResolveCell = tokio::sync::OnceCell<Result<ResolvedImage, String>>;
 
 impl<'a> BridgeResolver<'a> {
     /// A resolver asking `bridge`.
@@ -618,29 +633,36 @@ impl<'a> BridgeResolver<'a> {
             cache: Mutex::new(HashMap::new()),
         }
     }
-}
 
-#[async_trait::async_trait]
-impl ImageResolver for BridgeResolver<'_> {
-    async fn resolve(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage, String> {
-        let key = (reference.to_string(), platform.normalized_id());
-        if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
-            return Ok(hit);
-        }
+    async fn resolve_uncached(
+        &self,
+        reference: &str,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, String> {
         let resolved = self
             .bridge
             .resolve_image_config(reference, platform)
             .await
             .map_err(|e| e.message)?;
         let config = ImageConfig::from_json(&resolved.config).map_err(|e| e.to_string())?;
-        let image = ResolvedImage {
+        Ok(ResolvedImage {
             digest: resolved.digest,
             config,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl ImageResolver for BridgeResolver<'_> {
+    async fn resolve(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage, String> {
+        let key = (reference.to_string(), platform.normalized_id());
+        let cell = match self.cache.lock() {
+            Ok(mut cache) => Arc::clone(cache.entry(key).or_default()),
+            Err(_) => Arc::new(ResolveCell::new()),
         };
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(key, image.clone());
-        }
-        Ok(image)
+        cell.get_or_init(|| self.resolve_uncached(reference, platform))
+            .await
+            .clone()
     }
 
     async fn resolve_oci_layout(

@@ -195,3 +195,72 @@ async fn the_no_output_warning_appears_only_when_no_output_was_asked_for() {
     assert!(cacheonly.status.success(), "{cacheonly_err}");
     assert!(!cacheonly_err.contains(warning), "{cacheonly_err}");
 }
+
+/// Whether the daemon's build history holds a record for `build_ref`.
+async fn in_history(daemon: &crossbuild::client::Daemon, build_ref: &str) -> bool {
+    use bollard_buildkit_proto::moby::buildkit::v1::BuildHistoryRequest;
+    let mut events = daemon
+        .control()
+        .listen_build_history(BuildHistoryRequest {
+            r#ref: build_ref.to_string(),
+            early_exit: true,
+            ..Default::default()
+        })
+        .await
+        .expect("ListenBuildHistory")
+        .into_inner();
+    let mut found = false;
+    while let Some(event) = events.message().await.expect("a history event") {
+        found |= event.record.is_some_and(|r| r.r#ref == build_ref);
+    }
+    found
+}
+
+/// Builds `dir` with `extra` flags and returns the build's ref.
+fn build_ref_of(dir: &std::path::Path, extra: &[&str]) -> String {
+    let metadata = dir.join("metadata.json");
+    let metadata_arg = metadata.display().to_string();
+    let mut args = vec![
+        "build",
+        "--progress",
+        "quiet",
+        "-o",
+        "type=cacheonly",
+        "--metadata-file",
+        &metadata_arg,
+    ];
+    args.extend_from_slice(extra);
+    args.push(".");
+    let output = common::crossbuild(dir, &args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&metadata).unwrap()).unwrap();
+    metadata["buildx.build.ref"]
+        .as_str()
+        .expect("buildx.build.ref in the metadata file")
+        .to_string()
+}
+
+#[tokio::test]
+async fn no_history_leaves_the_build_out_of_the_daemons_history() {
+    let Some(daemon) =
+        common::daemon_or_skip("no_history_leaves_the_build_out_of_the_daemons_history").await
+    else {
+        return;
+    };
+    let dir = context("FROM localhost:5000/busybox:latest\nCOPY hello.txt /\n");
+    let recorded = build_ref_of(dir.path(), &[]);
+    assert!(
+        in_history(&daemon, &recorded).await,
+        "a default build is recorded, as with buildx: {recorded}"
+    );
+    let unrecorded = build_ref_of(dir.path(), &["--no-history"]);
+    assert!(
+        !in_history(&daemon, &unrecorded).await,
+        "--no-history recorded {unrecorded}"
+    );
+}

@@ -63,6 +63,9 @@ pub struct BuildArgs {
     /// Do not use the cache at all.
     #[arg(long)]
     no_cache: bool,
+    /// Do not record this build in the daemon's build history (`docker buildx history`): the daemon then writes no record, provenance, logs or trace at its end.
+    #[arg(long)]
+    pub(crate) no_history: bool,
     /// Do not use the cache for these stages.
     #[arg(long = "no-cache-filter")]
     no_cache_filter: Vec<String>,
@@ -501,6 +504,7 @@ pub async fn prepare(
         ssh,
         registry_auth: Some(registry_auth),
         content_stores,
+        skip_history: args.no_history,
     };
     let source = match definition {
         Some(definition) => BuildSource::Definition(definition),

@@ -156,6 +156,8 @@ async fn make_plan(
     let setup = BuildSetup {
         progress: ProgressMode::Quiet,
         registry_auth: Some(auth),
+        // Only a lookup: nothing for the daemon's history to keep.
+        skip_history: true,
         ..Default::default()
     };
     let mut builds = None;

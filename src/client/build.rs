@@ -64,6 +64,9 @@ pub struct BuildSetup {
     /// cache (`local:<dir>`) and `oci-layout://` contexts (`oci:<name>`).
     /// The store of an OCI layout output is added by [`run_build`].
     pub content_stores: BTreeMap<String, ContentStoreDir>,
+    /// Leave the build out of the daemon's build history (`--no-history`,
+    /// and the gateway builds that only look things up, like `plan`).
+    pub skip_history: bool,
 }
 
 /// A finished build.
@@ -171,6 +174,7 @@ where
             exporters: exports.iter().map(ExportSpec::to_pb).collect(),
             cache: setup.cache,
             entitlements: setup.entitlements,
+            skip_history: setup.skip_history,
         },
     );
     let build_ref = build.build_ref().to_string();

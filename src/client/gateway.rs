@@ -80,6 +80,10 @@ pub struct SolveOptions {
     pub cache: Option<CacheOptions>,
     /// Entitlements such as `network.host` or `security.insecure`.
     pub entitlements: Vec<String>,
+    /// Leave the build out of the daemon's build history (BuildKit's
+    /// `Internal` solve): no history record, no provenance, logs or trace
+    /// written for it once it ends.
+    pub skip_history: bool,
 }
 
 /// A running gateway build.
@@ -138,6 +142,7 @@ impl GatewayBuild {
             exporters: options.exporters,
             cache: options.cache,
             entitlements: options.entitlements,
+            internal: options.skip_history,
             ..Default::default()
         };
         let mut control = daemon.control();
