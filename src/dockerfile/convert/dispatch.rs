@@ -90,14 +90,28 @@ pub(super) struct Converted {
     pub base_config: Option<ImageConfig>,
 }
 
+/// A platform's stage graph with every base it needs resolved: all that
+/// converting it needs from the daemon.
+pub(super) struct Prepared {
+    global: EnvList,
+    graph: StageGraph,
+    target: usize,
+    reachable: BTreeSet<usize>,
+    bases: HashMap<usize, ResolvedBase>,
+    triggers: HashMap<usize, Vec<Command>>,
+}
+
 impl PlatformContext<'_> {
-    /// Converts the target stage for this platform.
-    pub async fn convert(
+    /// Builds the stage graph for this platform and resolves the bases of
+    /// the stages the target needs (following ONBUILD triggers, which can
+    /// add stages). The only part of a conversion that waits on the
+    /// resolver; [`PlatformContext::dispatch`] does the rest.
+    pub async fn prepare(
         &self,
         stages: &Stages,
         resolver: &dyn ImageResolver,
         cache: &ResolveCache,
-    ) -> Result<Converted> {
+    ) -> Result<Prepared> {
         let opts = self.opts;
         let target_name = match &opts.target {
             Some(t) => t.clone(),
@@ -167,7 +181,27 @@ impl PlatformContext<'_> {
             }
             graph.check_cycles()?;
         };
+        Ok(Prepared {
+            global,
+            graph,
+            target,
+            reachable,
+            bases,
+            triggers,
+        })
+    }
 
+    /// Converts the target stage for this platform from its prepared
+    /// graph: pure computation, so platforms can run on separate threads.
+    pub fn dispatch(&self, prepared: Prepared) -> Result<Converted> {
+        let Prepared {
+            global,
+            graph,
+            target,
+            reachable,
+            bases,
+            mut triggers,
+        } = prepared;
         let mut done: Vec<Option<Dispatched>> = vec![None; graph.nodes.len()];
         // Images and contexts used only through `--from` have no
         // instructions; BuildKit has them ready before any stage runs.
