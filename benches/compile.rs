@@ -6,6 +6,9 @@
 //! marshalled on as many threads as the machine has cores: the figure is
 //! wall-clock time, and it depends on the cores being free. Run with
 //! `cargo bench --bench compile` (scripts/bench runs it and records it).
+//! `COMPILE_BENCH_SPLIT=1` prints each run's parse / convert / marshal
+//! times; `COMPILE_BENCH_DIGESTS=1` prints the digest of each definition,
+//! which no optimisation may change.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +20,7 @@ use crossbuild::dockerfile::convert::{self, ConvertOptions, ImageResolver, Resol
 use crossbuild::image::ImageConfig;
 use crossbuild::llb::{self, Local};
 use crossbuild::platform::Platform;
+use prost::Message;
 
 /// Answers every image with the same small config, as a registry would.
 struct CannedResolver;
@@ -112,6 +116,13 @@ fn main() {
             .flat_map(|definition| definition.def.iter().map(Vec::len))
             .sum();
         let total = started.elapsed();
+        if std::env::var_os("COMPILE_BENCH_DIGESTS").is_some() {
+            // What an optimisation must not change: every byte of every
+            // definition (ops, metadata, source map).
+            for definition in &definitions {
+                eprintln!("{}", llb::digest_of(&definition.encode_to_vec()));
+            }
+        }
         if std::env::var_os("COMPILE_BENCH_SPLIT").is_some() {
             eprintln!(
                 "parse {parsed_at:?} convert {:?} marshal {:?}",
