@@ -92,9 +92,9 @@ pub(super) struct Converted {
 
 /// A platform's stage graph with every base it needs resolved: all that
 /// converting it needs from the daemon.
-pub(super) struct Prepared {
+pub(super) struct Prepared<'a> {
     global: EnvList,
-    graph: StageGraph,
+    graph: StageGraph<'a>,
     target: usize,
     reachable: BTreeSet<usize>,
     bases: HashMap<usize, ResolvedBase>,
@@ -106,12 +106,12 @@ impl PlatformContext<'_> {
     /// the stages the target needs (following ONBUILD triggers, which can
     /// add stages). The only part of a conversion that waits on the
     /// resolver; [`PlatformContext::dispatch`] does the rest.
-    pub async fn prepare(
+    pub async fn prepare<'s>(
         &self,
-        stages: &Stages,
+        stages: &'s Stages,
         resolver: &dyn ImageResolver,
         cache: &ResolveCache,
-    ) -> Result<Prepared> {
+    ) -> Result<Prepared<'s>> {
         let opts = self.opts;
         let target_name = match &opts.target {
             Some(t) => t.clone(),
@@ -193,7 +193,7 @@ impl PlatformContext<'_> {
 
     /// Converts the target stage for this platform from its prepared
     /// graph: pure computation, so platforms can run on separate threads.
-    pub fn dispatch(&self, prepared: Prepared) -> Result<Converted> {
+    pub fn dispatch(&self, prepared: Prepared<'_>) -> Result<Converted> {
         let Prepared {
             global,
             graph,
@@ -229,7 +229,7 @@ impl PlatformContext<'_> {
     /// that starts from one, concurrently.
     async fn resolve_bases(
         &self,
-        graph: &StageGraph,
+        graph: &StageGraph<'_>,
         reachable: &BTreeSet<usize>,
         bases: &mut HashMap<usize, ResolvedBase>,
         resolver: &dyn ImageResolver,
@@ -401,7 +401,7 @@ impl PlatformContext<'_> {
     /// config, or the ONBUILD instructions of its base stage.
     fn onbuild_triggers(
         &self,
-        graph: &StageGraph,
+        graph: &StageGraph<'_>,
         bases: &HashMap<usize, ResolvedBase>,
         i: usize,
     ) -> Result<Vec<Command>> {
@@ -443,7 +443,7 @@ impl PlatformContext<'_> {
     /// Sets up node `i` from its base and runs its instructions.
     fn dispatch_stage(
         &self,
-        graph: &StageGraph,
+        graph: &StageGraph<'_>,
         global: &EnvList,
         bases: &HashMap<usize, ResolvedBase>,
         done: &[Option<Dispatched>],
@@ -548,7 +548,7 @@ impl PlatformContext<'_> {
             build.dispatch(cmd)?;
         }
         build.steps.onbuild = false;
-        for cmd in &node.commands {
+        for cmd in node.commands {
             build.dispatch(cmd)?;
         }
         Ok(Dispatched {
