@@ -451,11 +451,7 @@ impl PlatformContext<'_> {
         triggers: Vec<Command>,
     ) -> Result<Dispatched> {
         let node = &graph.nodes[i];
-        let mut steps = StepCounter {
-            stage: node.display.clone(),
-            total: node.cmd_total,
-            ..Default::default()
-        };
+        let mut steps = StepCounter::new(node.display.clone(), node.cmd_total);
         let (mut state, mut image, platform, inherited, base_image, workdir_set) = match node.base {
             Base::Stage(j) => {
                 let Some(base) = done.get(j).and_then(Option::as_ref) else {
