@@ -602,6 +602,9 @@ pub(super) fn normalize_workdir(current: &str, wd: &str) -> String {
 
 /// Go's `path.Clean` for absolute slash paths.
 pub(super) fn clean(p: &str) -> String {
+    if p.starts_with('/') && llb::is_clean_path(p) {
+        return p.to_string();
+    }
     let mut parts: Vec<&str> = Vec::new();
     for part in p.split('/') {
         match part {
