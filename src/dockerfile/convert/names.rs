@@ -161,10 +161,23 @@ fn describe_target(base: &Platform, p: &Platform) -> String {
 
 /// BuildKit's `uppercaseCmd`: the instruction keyword in upper case.
 pub(super) fn uppercase_cmd(s: &str) -> String {
-    match s.split_once(' ') {
-        Some((kw, rest)) => format!("{} {rest}", kw.to_uppercase()),
-        None => s.to_uppercase(),
+    let (keyword, rest) = match s.split_once(' ') {
+        Some((keyword, rest)) => (keyword, Some(rest)),
+        None => (s, None),
+    };
+    let mut out = String::with_capacity(s.len());
+    // Keywords are ASCII; the Unicode case mapping is only needed (and
+    // only paid for) when one is not.
+    if keyword.is_ascii() {
+        out.extend(keyword.chars().map(|c| c.to_ascii_uppercase()));
+    } else {
+        out.push_str(&keyword.to_uppercase());
     }
+    if let Some(rest) = rest {
+        out.push(' ');
+        out.push_str(rest);
+    }
+    out
 }
 
 /// BuildKit's `processCmdEnv`: the source line with variables expanded,
@@ -253,6 +266,8 @@ mod tests {
     fn helpers() {
         assert_eq!(uppercase_cmd("run echo hi"), "RUN echo hi");
         assert_eq!(uppercase_cmd("workdir"), "WORKDIR");
+        assert_eq!(uppercase_cmd("CoPy a b"), "COPY a b");
+        assert_eq!(uppercase_cmd("straße x"), "STRASSE x");
         assert_eq!(summarize_heredoc("\n echo a\necho b\n"), "echo a...");
         assert_eq!(summarize_heredoc("echo a\n"), "echo a");
     }
