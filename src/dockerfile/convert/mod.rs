@@ -31,6 +31,7 @@ mod config;
 mod copy;
 mod dispatch;
 mod names;
+mod prepare;
 mod run;
 mod stage;
 mod stages;
