@@ -1,7 +1,14 @@
 //! Compile speed: Dockerfile text → one marshalled LLB definition per
 //! target platform, for a 1,000-instruction Dockerfile and six platforms.
-//! No daemon: base images resolve from a canned config. Run with
+//! No daemon: base images resolve from a canned config. It calls what
+//! `crossbuild build` and the frontend call (`convert::convert`, then
+//! `convert::marshal_builds`), so the platforms' graphs are built and
+//! marshalled on as many threads as the machine has cores: the figure is
+//! wall-clock time, and it depends on the cores being free. Run with
 //! `cargo bench --bench compile` (scripts/bench runs it and records it).
+//! `COMPILE_BENCH_SPLIT=1` prints each run's parse / convert / marshal
+//! times; `COMPILE_BENCH_DIGESTS=1` prints the digest of each definition,
+//! which no optimisation may change.
 
 use std::time::{Duration, Instant};
 
@@ -11,8 +18,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use crossbuild::dockerfile::convert::{self, ConvertOptions, ImageResolver, ResolvedImage};
 use crossbuild::image::ImageConfig;
-use crossbuild::llb::{self, Local, MarshalOptions};
+use crossbuild::llb::{self, Local};
 use crossbuild::platform::Platform;
+use prost::Message;
 
 /// Answers every image with the same small config, as a registry would.
 struct CannedResolver;
@@ -101,18 +109,20 @@ fn main() {
             .block_on(convert::convert(&parsed, &options, &CannedResolver))
             .expect("convert");
         let converted_at = started.elapsed();
-        let mut bytes = 0;
-        for build in &builds {
-            let definition = llb::marshal_with(
-                &build.state,
-                &MarshalOptions {
-                    default_platform: build.platform.clone(),
-                },
-            )
-            .expect("marshal");
-            bytes += definition.def.iter().map(Vec::len).sum::<usize>();
-        }
+        // As the CLI and the frontend marshal: all platforms at once.
+        let definitions = convert::marshal_builds(&builds).expect("marshal");
+        let bytes: usize = definitions
+            .iter()
+            .flat_map(|definition| definition.def.iter().map(Vec::len))
+            .sum();
         let total = started.elapsed();
+        if std::env::var_os("COMPILE_BENCH_DIGESTS").is_some() {
+            // What an optimisation must not change: every byte of every
+            // definition (ops, metadata, source map).
+            for definition in &definitions {
+                eprintln!("{}", llb::digest_of(&definition.encode_to_vec()));
+            }
+        }
         if std::env::var_os("COMPILE_BENCH_SPLIT").is_some() {
             eprintln!(
                 "parse {parsed_at:?} convert {:?} marshal {:?}",

@@ -16,7 +16,7 @@ use crate::dockerfile::convert::{
 use crate::dockerfile::lint::{LintWarning, Linter};
 use crate::dockerfile::{self, dockerignore};
 use crate::image::ImageConfig;
-use crate::llb::{self, Constrained, Local, MarshalOptions};
+use crate::llb::{self, Constrained, Local};
 use crate::platform::{Platform, PlatformError};
 
 mod run_options;
@@ -388,18 +388,11 @@ pub async fn build_observed(
     let mut refs = BTreeMap::new();
     let mut metadata = HashMap::new();
     let mut platform_entries = Vec::new();
-    let mut definitions = builds
+    let mut definitions: Vec<(Platform, pb::Definition)> = builds
         .iter()
-        .map(|platform_build| {
-            let definition = llb::marshal_with(
-                &platform_build.state,
-                &MarshalOptions {
-                    default_platform: platform_build.platform.clone(),
-                },
-            )?;
-            Ok((platform_build.platform.clone(), definition))
-        })
-        .collect::<Result<Vec<_>, FrontendError>>()?;
+        .map(|platform_build| platform_build.platform.clone())
+        .zip(convert::marshal_builds(&builds)?)
+        .collect();
     compiled(&definitions);
     // All platforms are solved at once, as BuildKit's frontend does: each
     // solve is a round trip the daemon mostly spends waiting on its

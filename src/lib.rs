@@ -14,6 +14,7 @@ pub mod errdefs;
 pub mod frontend;
 pub mod image;
 pub mod llb;
+mod parallel;
 pub mod plan;
 pub mod platform;
 pub mod smoke;

@@ -3,7 +3,8 @@
 //! terminal op last, exactly the shape Go's `llb.State.Marshal` produces so
 //! that BuildKit can solve the result directly.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bollard_buildkit_proto::pb;
@@ -34,7 +35,16 @@ impl Default for MarshalOptions {
 
 /// The LLB digest of encoded bytes: `sha256:<hex>`.
 pub fn digest_of(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    // Written out by hand: every op of every graph gets one, and the
+    // generic hex encoders go through a char iterator.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut digest = String::with_capacity(7 + 64);
+    digest.push_str("sha256:");
+    for byte in Sha256::digest(bytes) {
+        digest.push(char::from(HEX[usize::from(byte >> 4)]));
+        digest.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    digest
 }
 
 /// Marshals the graph behind `state` with the host as default platform.
@@ -51,7 +61,6 @@ pub fn marshal_with(state: &State, opts: &MarshalOptions) -> Result<pb::Definiti
     let mut m = Marshaller {
         opts,
         memo: HashMap::new(),
-        seen: HashSet::new(),
         def: Vec::new(),
         metadata: BTreeMap::new(),
         sources: SourceMapBuilder::default(),
@@ -82,10 +91,8 @@ pub fn marshal_with(state: &State, opts: &MarshalOptions) -> Result<pb::Definiti
             caps.insert("meta.exportcache".to_string(), true);
         }
     }
-    if m.seen.insert(digest.clone()) {
-        m.def.push(bytes);
-    }
-    m.metadata.insert(
+    m.add(
+        bytes,
         digest,
         pb::OpMetadata {
             caps,
@@ -104,7 +111,6 @@ struct Marshaller<'a> {
     /// Digest per node already marshalled; keyed by address, which is
     /// stable because `Arc`s keep every node alive for the whole call.
     memo: HashMap<*const Node, String>,
-    seen: HashSet<String>,
     def: Vec<Vec<u8>>,
     metadata: BTreeMap<String, pb::OpMetadata>,
     sources: SourceMapBuilder,
@@ -130,6 +136,21 @@ impl Marshaller<'_> {
             }
         };
         Ok(pos as i64)
+    }
+
+    /// Records an op: its bytes the first time its digest is seen (two
+    /// nodes can encode alike), and its metadata, a later node's replacing
+    /// an earlier one's.
+    fn add(&mut self, bytes: Vec<u8>, digest: String, metadata: pb::OpMetadata) {
+        match self.metadata.entry(digest) {
+            Entry::Vacant(entry) => {
+                self.def.push(bytes);
+                entry.insert(metadata);
+            }
+            Entry::Occupied(mut entry) => {
+                entry.insert(metadata);
+            }
+        }
     }
 
     fn visit(&mut self, node: &Arc<Node>) -> Result<String> {
@@ -291,11 +312,7 @@ impl Marshaller<'_> {
         });
         let bytes = encode_op(inputs, payload, platform, constraints);
         let digest = digest_of(&bytes);
-        if self.seen.insert(digest.clone()) {
-            self.def.push(bytes);
-        }
-        let metadata = c.metadata(&caps);
-        self.metadata.insert(digest.clone(), metadata);
+        self.add(bytes, digest.clone(), c.metadata(&caps));
         if let Some(location) = &c.location {
             self.sources.add(&digest, location);
         }
@@ -351,12 +368,17 @@ fn encode_op(
         }
         Payload::Exec { meta, env, rest } => (meta, env, rest),
     };
-    let mut exec = Vec::new();
+    // Every length is known up front, so the op is written once into a
+    // buffer of its final size: exec ops are most of a graph's bytes, and
+    // the environment most of theirs. `meta` itself (its args and a few
+    // small fields) goes through a buffer of its own, to be split around
+    // the environment.
+    let mut meta_fields = Vec::new();
+    let mut meta_len = 0;
     if let Some(meta) = meta {
         debug_assert!(meta.env.is_empty(), "the environment travels beside meta");
-        let mut fields = Vec::with_capacity(meta.encoded_len());
-        meta.encode_raw(&mut fields);
-        let args_len = prost::encoding::string::encoded_len_repeated(1, &meta.args);
+        meta_fields.reserve_exact(meta.encoded_len());
+        meta.encode_raw(&mut meta_fields);
         let env_len: usize = env
             .iter()
             .map(|(k, v)| {
@@ -364,27 +386,34 @@ fn encode_op(
                 1 + encoded_len_varint(len as u64) + len
             })
             .sum();
-        let meta_len = fields.len() + env_len;
-        exec.reserve(1 + encoded_len_varint(meta_len as u64) + meta_len);
-        encode_key(1, WireType::LengthDelimited, &mut exec);
-        encode_varint(meta_len as u64, &mut exec);
-        exec.extend_from_slice(&fields[..args_len]);
-        for (k, v) in env {
-            encode_key(2, WireType::LengthDelimited, &mut exec);
-            encode_varint((k.len() + 1 + v.len()) as u64, &mut exec);
-            exec.extend_from_slice(k.as_bytes());
-            exec.push(b'=');
-            exec.extend_from_slice(v.as_bytes());
-        }
-        exec.extend_from_slice(&fields[args_len..]);
+        meta_len = meta_fields.len() + env_len;
     }
-    rest.encode_raw(&mut exec);
-
-    let mut bytes = Vec::with_capacity(head.encoded_len() + exec.len() + 16);
+    let meta_field_len = match meta {
+        Some(_) => 1 + encoded_len_varint(meta_len as u64) + meta_len,
+        None => 0,
+    };
+    let exec_len = meta_field_len + rest.encoded_len();
+    let total = head.encoded_len() + 1 + encoded_len_varint(exec_len as u64) + exec_len;
+    let mut bytes = Vec::with_capacity(total);
     head.encode_raw(&mut bytes);
     encode_key(2, WireType::LengthDelimited, &mut bytes);
-    encode_varint(exec.len() as u64, &mut bytes);
-    bytes.extend_from_slice(&exec);
+    encode_varint(exec_len as u64, &mut bytes);
+    if let Some(meta) = meta {
+        let args_len = prost::encoding::string::encoded_len_repeated(1, &meta.args);
+        encode_key(1, WireType::LengthDelimited, &mut bytes);
+        encode_varint(meta_len as u64, &mut bytes);
+        bytes.extend_from_slice(&meta_fields[..args_len]);
+        for (k, v) in env {
+            encode_key(2, WireType::LengthDelimited, &mut bytes);
+            encode_varint((k.len() + 1 + v.len()) as u64, &mut bytes);
+            bytes.extend_from_slice(k.as_bytes());
+            bytes.push(b'=');
+            bytes.extend_from_slice(v.as_bytes());
+        }
+        bytes.extend_from_slice(&meta_fields[args_len..]);
+    }
+    rest.encode_raw(&mut bytes);
+    debug_assert_eq!(bytes.len(), total, "the lengths above are exact");
     bytes
 }
 

@@ -35,6 +35,7 @@ pub use marshal::{digest_of, marshal, marshal_with, MarshalOptions};
 pub use mount::{CacheSharing, Mount};
 pub use source::{Differ, Http, Image, Local, OciLayout, ResolveMode};
 pub use source_map::{SourceFile, SourceLocation};
+pub(crate) use state::is_clean_path;
 pub use state::{diff, merge, State};
 pub use ulimit::{Ulimit, UlimitError};
 

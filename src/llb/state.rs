@@ -260,6 +260,9 @@ pub fn diff(lower: &State, upper: &State, constraints: Constraints) -> State {
 
 /// Go's `path.Clean` for slash paths.
 pub(crate) fn clean_path(p: &str) -> String {
+    if is_clean_path(p) {
+        return p.to_string();
+    }
     if p.is_empty() {
         return ".".to_string();
     }
@@ -284,6 +287,20 @@ pub(crate) fn clean_path(p: &str) -> String {
         (false, true) => ".".to_string(),
         (false, false) => joined,
     }
+}
+
+/// Whether `path.Clean` would return `p` unchanged, for the common case:
+/// no empty, `.` or `..` segment and no trailing slash. Paths are cleaned
+/// for every step of every platform, and most are clean already.
+pub(crate) fn is_clean_path(p: &str) -> bool {
+    if p == "/" {
+        return true;
+    }
+    let relative = p.strip_prefix('/').unwrap_or(p);
+    !relative.is_empty()
+        && relative
+            .split('/')
+            .all(|segment| !matches!(segment, "" | "." | ".."))
 }
 
 /// Go llb's `normalizePath`: absolute paths as is, relative ones under
@@ -324,6 +341,39 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(clean_path(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn clean_paths_are_recognised() {
+        let paths = [
+            "",
+            ".",
+            "/",
+            "//",
+            "a",
+            "/a/b",
+            "a/b/",
+            "/a/./b",
+            "/a/../b",
+            "../a",
+            "./a",
+            "/a//b",
+            "/.",
+            "/..",
+            "a/.",
+            "/work/dir",
+            "ünï/cödé",
+        ];
+        for p in paths {
+            let clean = clean_path(p);
+            // A cleaned path is a fixed point, whichever way it goes.
+            assert_eq!(clean_path(&clean), clean, "{p:?}");
+            // Recognised as clean only when it is (`.` is, but rare).
+            assert!(!is_clean_path(p) || p == clean, "{p:?}");
+        }
+        for p in ["/", "a", "/a/b", "/work/dir", "ünï/cödé"] {
+            assert!(is_clean_path(p), "{p:?}");
         }
     }
 

@@ -17,7 +17,7 @@ use crate::dockerfile::{
 };
 pub use crate::frontend::BridgeResolver;
 use crate::frontend::{FrontendError, FrontendOptions, CONTEXT_LOCAL};
-use crate::llb::{self, Local, MarshalOptions};
+use crate::llb::{self, Local};
 use crate::platform::Platform;
 
 /// Compiles `source` (the Dockerfile's bytes) for every target platform of
@@ -65,18 +65,12 @@ pub async fn compile_dockerfile(
     let builds = convert::convert(&dockerfile, &convert_options, resolver)
         .await
         .map_err(|e| dockerfile_error(e.line, e.message.clone()))?;
-    builds
+    let definitions = convert::marshal_builds(&builds)?;
+    Ok(builds
         .into_iter()
-        .map(|build| {
-            let definition = llb::marshal_with(
-                &build.state,
-                &MarshalOptions {
-                    default_platform: build.platform.clone(),
-                },
-            )?;
-            Ok((build.platform, definition))
-        })
-        .collect()
+        .map(|build| build.platform)
+        .zip(definitions)
+        .collect())
 }
 
 /// A named context as a state: an image where it names one (it can be a

@@ -37,7 +37,15 @@ pub(super) fn parse_key_value(kv: &str) -> (&str, &str) {
 /// BuildKit's `addEnv`: replaces the variable in place or appends it.
 pub(super) fn add_env(env: &mut Vec<String>, key: &str, value: &str) {
     let entry = format!("{key}={value}");
-    match env.iter_mut().find(|e| parse_key_value(e).0 == key) {
+    // `parse_key_value(e).0 == key` without scanning every entry for its
+    // `=`: this runs for each ENV over the whole environment. A key with
+    // a `=` never matches, as the key before an entry's first `=` has none.
+    let same_key = |e: &str| {
+        !key.contains('=')
+            && e.strip_prefix(key)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
+    };
+    match env.iter_mut().find(|e| same_key(e)) {
         Some(e) => *e = entry,
         None => env.push(entry),
     }
@@ -362,5 +370,16 @@ mod tests {
         add_env(&mut env, "PATH", "/usr/bin");
         add_env(&mut env, "B", "x=y");
         assert_eq!(env, ["PATH=/usr/bin", "A=1", "B=x=y"]);
+        // Prefixes of other keys, entries without `=` and keys with one
+        // match as `parse_key_value` splits them.
+        let mut env = vec![
+            "PATH2=a".to_string(),
+            "BARE".to_string(),
+            "K=v=w".to_string(),
+        ];
+        add_env(&mut env, "PATH", "p");
+        add_env(&mut env, "BARE", "b");
+        add_env(&mut env, "K=v", "x");
+        assert_eq!(env, ["PATH2=a", "BARE=b", "K=v=w", "PATH=p", "K=v=x"]);
     }
 }

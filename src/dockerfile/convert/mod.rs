@@ -31,6 +31,7 @@ mod config;
 mod copy;
 mod dispatch;
 mod names;
+mod prepare;
 mod run;
 mod stage;
 mod stages;
@@ -39,6 +40,8 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+
+use bollard_buildkit_proto::pb;
 
 use crate::image::ImageConfig;
 use crate::llb;
@@ -220,7 +223,8 @@ pub struct PlatformBuild {
     /// The target platform.
     pub platform: Platform,
     /// The root filesystem of the target stage. Marshal it with this
-    /// platform as the default (`llb::marshal_with`), as BuildKit does.
+    /// platform as the default (`llb::marshal_with`), as BuildKit does:
+    /// [`marshal_builds`] does so for all the platforms at once.
     pub state: llb::State,
     /// The image config (without `created` and without the new layers'
     /// diff ids, which the exporter fills in).
@@ -230,6 +234,22 @@ pub struct PlatformBuild {
     /// and named contexts. The exporter uses it to tell the base image's
     /// history and layers from this build's (`SOURCE_DATE_EPOCH`).
     pub base_config: Option<ImageConfig>,
+}
+
+/// Marshals each build's graph with its platform as the default platform
+/// (`llb::marshal_with`, as BuildKit does), the platforms on separate
+/// cores; the definitions come in the order of `builds`.
+pub fn marshal_builds(builds: &[PlatformBuild]) -> Result<Vec<pb::Definition>, llb::LlbError> {
+    crate::parallel::map(builds.iter().collect(), |build| {
+        llb::marshal_with(
+            &build.state,
+            &llb::MarshalOptions {
+                default_platform: build.platform.clone(),
+            },
+        )
+    })
+    .into_iter()
+    .collect()
 }
 
 /// Why a Dockerfile could not be converted, in BuildKit's words where it
@@ -374,15 +394,20 @@ pub async fn convert_with_linter(
             lint: (i == 0).then_some(linter),
         })
         .collect();
-    // The platforms are converted together so that their base image
-    // lookups (one daemon round trip each) overlap instead of queueing;
-    // errors still come in platform order.
-    let converted = futures::future::join_all(
+    // The platforms' base image lookups (one daemon round trip each) run
+    // together so that they overlap instead of queueing; then each
+    // platform's graph is built on a core of its own. Errors still come
+    // in platform order.
+    let prepared = futures::future::join_all(
         contexts
             .iter()
-            .map(|ctx| ctx.convert(&stages, resolver, &cache)),
+            .map(|ctx| ctx.prepare(&stages, resolver, &cache)),
     )
     .await;
+    let converted = crate::parallel::map(
+        contexts.iter().zip(prepared).collect(),
+        |(ctx, prepared)| ctx.dispatch(prepared?),
+    );
     targets
         .into_iter()
         .zip(converted)

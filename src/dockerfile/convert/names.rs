@@ -16,9 +16,58 @@ pub(super) struct StepCounter {
     pub index: usize,
     /// Whether the current instruction comes from an ONBUILD trigger.
     pub onbuild: bool,
+    /// The platform part of the last name, and what it was made from.
+    platform_prefix: PlatformPrefix,
+}
+
+/// `linux/amd64->arm64`, kept between steps: it changes only with the
+/// `TARGET*` variables, and formatting and parsing platforms for every
+/// step of every stage was a good part of naming them.
+#[derive(Debug, Clone, Default)]
+struct PlatformPrefix {
+    platform: Option<Platform>,
+    /// The `TARGET*` variables of the environment, in its order.
+    vars: Vec<(String, String)>,
+    text: String,
+}
+
+impl PlatformPrefix {
+    fn get(&mut self, platform: &Platform, env: &[(String, String)]) -> &str {
+        let same = self.platform.as_ref() == Some(platform)
+            && target_vars(env).eq(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if !same {
+            self.text = format!("{platform}{}", format_target_platform(platform, env));
+            self.platform = Some(platform.clone());
+            self.vars = target_vars(env)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        }
+        &self.text
+    }
+}
+
+/// The variables [`format_target_platform`] reads.
+fn target_vars(env: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
+    env.iter()
+        .filter(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "TARGETPLATFORM" | "TARGETOS" | "TARGETARCH" | "TARGETVARIANT"
+            )
+        })
+        .map(|(k, v)| (k.as_str(), v.as_str()))
 }
 
 impl StepCounter {
+    /// A counter for a stage shown as `stage` with `total` numbered steps.
+    pub fn new(stage: String, total: usize) -> Self {
+        StepCounter {
+            stage,
+            total,
+            ..Default::default()
+        }
+    }
+
     /// The next step's name. `platform` is shown only for multi-platform
     /// builds, with `->arch` when the stage declared a different
     /// `TARGET*` platform (a cross-compiling stage).
@@ -29,13 +78,15 @@ impl StepCounter {
         platform: &Platform,
         env: &[(String, String)],
     ) -> String {
+        use std::fmt::Write;
+
         if self.total == 0 {
             return text.to_string();
         }
-        let mut out = String::from("[");
+        let mut out = String::with_capacity(64 + self.stage.len() + text.len());
+        out.push('[');
         if multi_platform {
-            out.push_str(&platform.to_string());
-            out.push_str(&format_target_platform(platform, env));
+            out.push_str(self.platform_prefix.get(platform, env));
             out.push(' ');
         }
         if !self.stage.is_empty() {
@@ -44,22 +95,19 @@ impl StepCounter {
         }
         self.index += 1;
         let width = digits(self.total);
-        out.push_str(&format!(
-            "{:>width$}/{}] ",
-            self.index,
-            self.total,
-            width = width
-        ));
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{:>width$}/{}] ", self.index, self.total);
         if self.onbuild {
             out.push_str("ONBUILD ");
         }
-        out + text
+        out.push_str(text);
+        out
     }
 }
 
 /// Go's `int(1+math.Log10(float64(n)))` for n ≥ 1.
 fn digits(n: usize) -> usize {
-    n.to_string().len()
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
 /// BuildKit's `formatTargetPlatform` with `platformFromEnv`.
@@ -113,10 +161,23 @@ fn describe_target(base: &Platform, p: &Platform) -> String {
 
 /// BuildKit's `uppercaseCmd`: the instruction keyword in upper case.
 pub(super) fn uppercase_cmd(s: &str) -> String {
-    match s.split_once(' ') {
-        Some((kw, rest)) => format!("{} {rest}", kw.to_uppercase()),
-        None => s.to_uppercase(),
+    let (keyword, rest) = match s.split_once(' ') {
+        Some((keyword, rest)) => (keyword, Some(rest)),
+        None => (s, None),
+    };
+    let mut out = String::with_capacity(s.len());
+    // Keywords are ASCII; the Unicode case mapping is only needed (and
+    // only paid for) when one is not.
+    if keyword.is_ascii() {
+        out.extend(keyword.chars().map(|c| c.to_ascii_uppercase()));
+    } else {
+        out.push_str(&keyword.to_uppercase());
     }
+    if let Some(rest) = rest {
+        out.push(' ');
+        out.push_str(rest);
+    }
+    out
 }
 
 /// BuildKit's `processCmdEnv`: the source line with variables expanded,
@@ -170,6 +231,33 @@ mod tests {
             c.name("RUN x", true, &p("linux/amd64"), &env),
             "[linux/amd64->arm/v7 build  3/12] RUN x"
         );
+        // The platform part is kept between steps: a new platform or new
+        // TARGET* values must still change it, other variables not.
+        let mut env = env;
+        env.push(("OTHER".to_string(), "1".to_string()));
+        assert_eq!(
+            c.name("RUN y", true, &p("linux/arm64"), &env),
+            "[linux/arm64->arm/v7 build  4/12] RUN y"
+        );
+        assert_eq!(
+            c.name("RUN z", true, &p("linux/arm64"), &env[1..]),
+            "[linux/arm64 build  5/12] RUN z"
+        );
+        env[0].1 = "linux/arm64".to_string();
+        assert_eq!(
+            c.name("RUN w", true, &p("linux/arm64"), &env),
+            "[linux/arm64 build  6/12] RUN w"
+        );
+        env[0].1 = "linux/s390x".to_string();
+        assert_eq!(
+            c.name("RUN v", true, &p("linux/arm64"), &env),
+            "[linux/arm64->s390x build  7/12] RUN v"
+        );
+        assert_eq!(
+            [1, 9, 10, 99, 100, 1000].map(digits),
+            [1, 1, 2, 2, 3, 4],
+            "digits"
+        );
         let mut none = StepCounter::default();
         assert_eq!(none.name("FROM x", true, &p("linux/amd64"), &env), "FROM x");
     }
@@ -178,6 +266,8 @@ mod tests {
     fn helpers() {
         assert_eq!(uppercase_cmd("run echo hi"), "RUN echo hi");
         assert_eq!(uppercase_cmd("workdir"), "WORKDIR");
+        assert_eq!(uppercase_cmd("CoPy a b"), "COPY a b");
+        assert_eq!(uppercase_cmd("straße x"), "STRASSE x");
         assert_eq!(summarize_heredoc("\n echo a\necho b\n"), "echo a...");
         assert_eq!(summarize_heredoc("echo a\n"), "echo a");
     }

@@ -17,7 +17,7 @@ use super::{ConvertError, Result};
 /// One stage being dispatched.
 pub(super) struct StageBuild<'a> {
     pub ctx: &'a PlatformContext<'a>,
-    pub graph: &'a StageGraph,
+    pub graph: &'a StageGraph<'a>,
     pub done: &'a [Option<Dispatched>],
     pub global: &'a EnvList,
     pub state: llb::State,

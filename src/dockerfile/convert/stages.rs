@@ -30,7 +30,7 @@ pub(super) enum Base {
 /// One node: a Dockerfile stage, or an image/context used only through
 /// `--from` (BuildKit's "unregistered" states).
 #[derive(Debug, Clone)]
-pub(super) struct StageNode {
+pub(super) struct StageNode<'a> {
     /// The lookup name (lower case) of a named stage.
     pub name: Option<String>,
     /// The name shown in progress output (`build`, `stage-2`, or empty
@@ -42,8 +42,9 @@ pub(super) struct StageNode {
     pub base: Base,
     /// `FROM --platform=` after expansion.
     pub platform: Option<Platform>,
-    /// The instructions (ONBUILD triggers get prepended later).
-    pub commands: Vec<Command>,
+    /// The instructions (ONBUILD triggers get prepended later), borrowed
+    /// from the parsed Dockerfile that every target platform shares.
+    pub commands: &'a [Command],
     /// The FROM line (or the line of the `--from` that created the node).
     pub line: usize,
     /// The FROM source text.
@@ -56,24 +57,24 @@ pub(super) struct StageNode {
 
 /// All nodes of one conversion.
 #[derive(Debug, Clone)]
-pub(super) struct StageGraph {
+pub(super) struct StageGraph<'a> {
     /// Dockerfile stages first, in order, then unregistered nodes.
-    pub nodes: Vec<StageNode>,
+    pub nodes: Vec<StageNode<'a>>,
     /// Unregistered nodes by the `--from` text that created them.
     pub by_from: BTreeMap<String, usize>,
     /// The number of Dockerfile stages.
     pub stage_count: usize,
 }
 
-impl StageGraph {
+impl<'a> StageGraph<'a> {
     /// Builds the nodes for `stages` with FROM lines expanded by `global`.
     pub fn build(
-        stages: &Stages,
+        stages: &'a Stages,
         global: &EnvList,
         lexer: &Lexer,
         named_contexts: &BTreeMap<String, llb::State>,
-    ) -> Result<StageGraph> {
-        let mut nodes: Vec<StageNode> = Vec::new();
+    ) -> Result<StageGraph<'a>> {
+        let mut nodes: Vec<StageNode<'a>> = Vec::new();
         for (i, st) in stages.stages.iter().enumerate() {
             let line = st.span.start;
             let base_name = lexer
@@ -123,12 +124,12 @@ impl StageGraph {
                     )
                 })
                 .count();
-            let commands = if named_ctx.is_some() {
+            let commands: &[Command] = if named_ctx.is_some() {
                 // BuildKit replaces the whole stage with the named context.
                 total = 0;
-                Vec::new()
+                &[]
             } else {
-                st.commands.clone()
+                &st.commands
             };
             nodes.push(StageNode {
                 name: st.name.clone(),
@@ -149,8 +150,8 @@ impl StageGraph {
             by_from: BTreeMap::new(),
         };
         for i in 0..graph.stage_count {
-            let commands = graph.nodes[i].commands.clone();
-            graph.add_deps(i, &commands, named_contexts)?;
+            let commands = graph.nodes[i].commands;
+            graph.add_deps(i, commands, named_contexts)?;
         }
         graph.check_cycles()?;
         if graph.nodes.len() == 1 {
@@ -220,7 +221,7 @@ impl StageGraph {
             base_name: from.to_string(),
             base,
             platform: None,
-            commands: Vec::new(),
+            commands: &[],
             line,
             source: String::new(),
             deps: BTreeMap::new(),
@@ -283,7 +284,7 @@ impl StageGraph {
             OnPath,
             Done,
         }
-        fn visit(g: &StageGraph, i: usize, marks: &mut [Mark]) -> Result<()> {
+        fn visit(g: &StageGraph<'_>, i: usize, marks: &mut [Mark]) -> Result<()> {
             match marks[i] {
                 Mark::Done => return Ok(()),
                 Mark::OnPath => {

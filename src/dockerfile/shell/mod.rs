@@ -187,6 +187,23 @@ impl Lexer {
 
     /// Expands `word` into one string (BuildKit's `ProcessWordWithMatches`).
     pub fn process_word(&self, word: &str, env: &dyn Env) -> Result<Expansion, ShellError> {
+        if !word.contains(['$', '\'', '"', self.escape]) {
+            // Nothing to expand, unquote or unescape: most words (paths,
+            // commands) are like this, and a Dockerfile's words are expanded
+            // once per target platform, some of them twice.
+            return Ok(Expansion {
+                value: word.to_string(),
+                words: word.split_whitespace().map(str::to_string).collect(),
+                matched: BTreeSet::new(),
+                unmatched: BTreeSet::new(),
+            });
+        }
+        self.expand(word, env)
+    }
+
+    /// [`Lexer::process_word`] character by character, for words with
+    /// something to expand, unquote or unescape.
+    fn expand(&self, word: &str, env: &dyn Env) -> Result<Expansion, ShellError> {
         let mut w = Word {
             lex: self,
             env,

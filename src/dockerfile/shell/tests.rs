@@ -305,3 +305,26 @@ fn exponential_growth_stops_at_the_size_limit() {
     assert_eq!(error("${big//?/$big}", &pairs), ShellErrorKind::TooLong);
     assert_eq!(word("${big}", &pairs).len(), big.len());
 }
+
+#[test]
+fn plain_words_take_the_short_way_to_the_same_result() {
+    let plain = [
+        "",
+        "make -C /src target4",
+        "  leading and trailing  ",
+        "tabs\tand\nnewlines\r\n",
+        "no\u{a0}break\u{3000}ideographic",
+        "/work/4",
+        "ünïcödé wörds",
+        "C:\\dir\\file",
+    ];
+    for lexer in [Lexer::new('\\'), Lexer::new('`')] {
+        for word in plain {
+            assert_eq!(
+                lexer.process_word(word, &NoEnv),
+                lexer.expand(word, &NoEnv),
+                "{word:?}"
+            );
+        }
+    }
+}
