@@ -181,13 +181,7 @@ impl PlatformContext<'_> {
                     bases.insert(i, base);
                 }
                 Base::Context(name) if !self.opts.image_contexts.contains_key(name) => {
-                    let state = self
-                        .opts
-                        .named_contexts
-                        .get(name)
-                        .cloned()
-                        .unwrap_or_default()
-                        .platform(&platform);
+                    let state = self.named_context(name, &platform);
                     let base = ResolvedBase {
                         state,
                         image: empty_image(&platform),
@@ -273,13 +267,7 @@ impl PlatformContext<'_> {
                 // The layout's files come from the context's own source
                 // (read through the session); only the config is new.
                 ImageSource::OciLayout(name, _) => {
-                    let state = self
-                        .opts
-                        .named_contexts
-                        .get(name)
-                        .cloned()
-                        .unwrap_or_default()
-                        .platform(&platform);
+                    let state = self.named_context(name, &platform);
                     let base = ResolvedBase {
                         state,
                         image,
@@ -322,6 +310,17 @@ impl PlatformContext<'_> {
 
     /// The ONBUILD triggers node `i` inherits: those of its base image's
     /// config, or the ONBUILD instructions of its base stage.
+    /// The files of the named context `name`, on `platform` (a base only
+    /// names a context that was given; an empty state otherwise).
+    fn named_context(&self, name: &str, platform: &Platform) -> llb::State {
+        self.opts
+            .named_contexts
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
+            .platform(platform)
+    }
+
     fn onbuild_triggers(
         &self,
         graph: &StageGraph<'_>,
