@@ -9,7 +9,7 @@
 //! waits on the outbound channel, so a slow peer cannot make us stop
 //! reading its requests.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt::Display;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -152,17 +152,15 @@ where
     E: Display,
     O: Send + 'static,
 {
-    let mut queue: VecDeque<(u32, String)> = VecDeque::new();
+    // Requested files go to a few long-lived reader threads through a
+    // queue. A blocking task per file made tokio start a new thread
+    // whenever the last one had not yet gone idle: about 40 threads for a
+    // 20,000-file upload, each keeping its own allocator heap of 256 KiB
+    // chunks (150 MiB peak RSS, against 90 MiB with the readers kept).
+    let (work, work_queue) = std::sync::mpsc::channel::<(u32, String)>();
+    let work_queue = Arc::new(Mutex::new(work_queue));
     let mut readers: JoinSet<Result<(), FileSyncError>> = JoinSet::new();
     loop {
-        while readers.len() < CONCURRENT_FILES {
-            let Some((id, rel)) = queue.pop_front() else {
-                break;
-            };
-            let (root, cancel, outgoing) =
-                (Arc::clone(&root), Arc::clone(&cancel), outgoing.clone());
-            readers.spawn_blocking(move || send_file(&root, &rel, id, &cancel, &outgoing));
-        }
         tokio::select! {
             done = wait_for(&mut walker) => {
                 walker = None;
@@ -185,7 +183,20 @@ where
                                 p.id
                             )));
                         };
-                        queue.push_back((p.id, rel));
+                        if readers.len() < CONCURRENT_FILES {
+                            let (root, cancel, outgoing, queue) = (
+                                Arc::clone(&root),
+                                Arc::clone(&cancel),
+                                outgoing.clone(),
+                                Arc::clone(&work_queue),
+                            );
+                            readers.spawn_blocking(move || {
+                                read_requested_files(&root, &queue, &cancel, &outgoing)
+                            });
+                        }
+                        // The readers hold the receiving end until this
+                        // function returns, so the send cannot fail.
+                        let _ = work.send((p.id, rel));
                     }
                     Ok(PacketType::PacketFin) => {
                         // The receiver has everything it wants.
@@ -221,12 +232,32 @@ async fn wait_for(
     }
 }
 
+/// One reader thread: streams the requested files from `queue`, one after
+/// another, until the queue is closed (the exchange is over) or a file
+/// cannot be sent.
+fn read_requested_files<O>(
+    root: &Path,
+    queue: &Mutex<std::sync::mpsc::Receiver<(u32, String)>>,
+    cancel: &AtomicBool,
+    outgoing: &mpsc::Sender<Result<Packet, O>>,
+) -> Result<(), FileSyncError> {
+    loop {
+        // The lock is held only while waiting for the next request; a
+        // poisoned lock still guards a valid receiver.
+        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+        let Ok((id, rel)) = next else {
+            return Ok(());
+        };
+        send_file(root, &rel, id, cancel, outgoing)?;
+    }
+}
+
 /// Streams one file as DATA chunks followed by an empty DATA (end of file).
 ///
-/// Runs on a blocking thread from open to end of file: one thread hand-off
-/// per file instead of one per open, stat and read (tokio's async files
-/// hop to the blocking pool for each), which costs more than the reads
-/// themselves with thousands of small files.
+/// Runs on a reader thread from open to end of file, with plain blocking
+/// calls: tokio's async files hop to the blocking pool for each open, stat
+/// and read, which costs more than the reads themselves with thousands of
+/// small files.
 fn send_file<O>(
     root: &Path,
     rel: &str,
