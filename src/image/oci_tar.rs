@@ -195,10 +195,15 @@ mod tests {
         h[156] = kind;
         h[257..263].copy_from_slice(b"ustar\0");
         h[263..265].copy_from_slice(b"00");
+        seal(&mut h);
+        h
+    }
+
+    /// Writes the header's checksum, after any field was changed.
+    fn seal(h: &mut [u8; 512]) {
         h[148..156].copy_from_slice(b"        ");
         let sum: u32 = h.iter().map(|&b| b as u32).sum();
         h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-        h
     }
 
     fn entry(out: &mut Vec<u8>, name: &str, data: &[u8], kind: u8) {
@@ -257,9 +262,7 @@ mod tests {
         // A PAX header claiming 8 GiB (octal 100000000000).
         let mut pax = header("PaxHeaders/x", 0, b'x');
         pax[124..136].copy_from_slice(b"100000000000");
-        pax[148..156].copy_from_slice(b"        ");
-        let sum: u32 = pax.iter().map(|&b| b as u32).sum();
-        pax[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        seal(&mut pax);
         std::fs::write(&path, pax).unwrap();
         let err = read_small_files(&path).unwrap_err();
         assert!(err.contains("oversized extended header"), "{err}");
@@ -267,9 +270,7 @@ mod tests {
         let mut big = header("blob", 0, b'0');
         big[124] = 0x80;
         big[125..136].fill(0xff);
-        big[148..156].copy_from_slice(b"        ");
-        let sum: u32 = big.iter().map(|&b| b as u32).sum();
-        big[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        seal(&mut big);
         std::fs::write(&path, big).unwrap();
         let err = read_small_files(&path).unwrap_err();
         assert!(err.contains("out of range"), "{err}");
