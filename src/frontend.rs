@@ -4,7 +4,7 @@
 //! gateway; the `# syntax=` image runs the same code over stdio.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
 use bollard_buildkit_proto::pb;
@@ -603,35 +603,22 @@ async fn read_context_dockerignore(bridge: &dyn Bridge) -> Option<Vec<u8>> {
 }
 
 /// Resolves base images through a [`Bridge`] (the daemon's gateway, with
-/// its registry access and the session's credentials), once per reference
-/// and platform.
+/// its registry access and the session's credentials). Each answer is
+/// asked for once per build: the compiler keeps them (`ResolveCache`).
 pub struct BridgeResolver<'a> {
     bridge: &'a dyn Bridge,
-    /// One cell per reference and platform. The compiler resolves every
-    /// stage of every platform at once, so the same base image is asked for
-    /// several times before the first answer is back: the cell makes the
-    /// later askers wait for that one round trip instead of sending their
-    /// own to the daemon (and the registry).
-    cache: Mutex<HashMap<(String, String), Arc<ResolveCell>>>,
 }
-
-/// The one resolution of a reference for a platform, shared by every asker.
-type ResolveCell = tokio::sync::OnceCell<Result<ResolvedImage, String>>;
 
 impl<'a> BridgeResolver<'a> {
     /// A resolver asking `bridge`.
     pub fn new(bridge: &'a dyn Bridge) -> Self {
-        BridgeResolver {
-            bridge,
-            cache: Mutex::new(HashMap::new()),
-        }
+        BridgeResolver { bridge }
     }
+}
 
-    async fn resolve_uncached(
-        &self,
-        reference: &str,
-        platform: &Platform,
-    ) -> Result<ResolvedImage, String> {
+#[async_trait::async_trait]
+impl ImageResolver for BridgeResolver<'_> {
+    async fn resolve(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage, String> {
         let resolved = self
             .bridge
             .resolve_image_config(reference, platform)
@@ -642,20 +629,6 @@ impl<'a> BridgeResolver<'a> {
             digest: resolved.digest,
             config,
         })
-    }
-}
-
-#[async_trait::async_trait]
-impl ImageResolver for BridgeResolver<'_> {
-    async fn resolve(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage, String> {
-        let key = (reference.to_string(), platform.normalized_id());
-        let cell = match self.cache.lock() {
-            Ok(mut cache) => Arc::clone(cache.entry(key).or_default()),
-            Err(_) => Arc::new(ResolveCell::new()),
-        };
-        cell.get_or_init(|| self.resolve_uncached(reference, platform))
-            .await
-            .clone()
     }
 
     async fn resolve_oci_layout(

@@ -39,7 +39,7 @@ mod stages;
 mod tests;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bollard_buildkit_proto::pb;
 
@@ -278,10 +278,18 @@ pub type Result<T, E = ConvertError> = std::result::Result<T, E>;
 
 /// Resolver answers by (normalised reference, platform), so that each image
 /// is asked for once per build even when several targets or stages use it.
+///
+/// Every platform's stages are resolved at once, so the same image is
+/// usually asked for again before the first answer is back: each key holds
+/// one cell that the later askers wait on, instead of sending their own
+/// round trip to the daemon (and the registry).
 #[derive(Default)]
 pub(crate) struct ResolveCache {
-    entries: Mutex<HashMap<(String, Platform), Result<ResolvedImage, String>>>,
+    entries: Mutex<HashMap<(String, Platform), Arc<ResolveCell>>>,
 }
+
+/// The one answer for a reference and platform, shared by every asker.
+type ResolveCell = tokio::sync::OnceCell<Result<ResolvedImage, String>>;
 
 impl ResolveCache {
     pub(crate) async fn resolve(
@@ -290,13 +298,10 @@ impl ResolveCache {
         reference: &str,
         platform: &Platform,
     ) -> Result<ResolvedImage, String> {
-        let key = (reference.to_string(), platform.clone());
-        if let Some(hit) = self.lock().get(&key) {
-            return hit.clone();
-        }
-        let answer = resolver.resolve(reference, platform).await;
-        self.lock().insert(key, answer.clone());
-        answer
+        self.cell(reference.to_string(), platform)
+            .get_or_init(|| resolver.resolve(reference, platform))
+            .await
+            .clone()
     }
 
     /// [`ResolveCache::resolve`] for an image in an OCI layout; keyed
@@ -307,24 +312,18 @@ impl ResolveCache {
         image: &OciLayoutImage,
         platform: &Platform,
     ) -> Result<ResolvedImage, String> {
-        let key = (
-            format!("oci-layout://{}/{}", image.store, image.reference),
-            platform.clone(),
-        );
-        if let Some(hit) = self.lock().get(&key) {
-            return hit.clone();
-        }
-        let answer = resolver.resolve_oci_layout(image, platform).await;
-        self.lock().insert(key, answer.clone());
-        answer
+        let key = format!("oci-layout://{}/{}", image.store, image.reference);
+        self.cell(key, platform)
+            .get_or_init(|| resolver.resolve_oci_layout(image, platform))
+            .await
+            .clone()
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(String, Platform), Result<ResolvedImage, String>>> {
+    fn cell(&self, reference: String, platform: &Platform) -> Arc<ResolveCell> {
         // A poisoned lock only means another conversion panicked mid-insert;
         // the map itself is still consistent.
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(entries.entry((reference, platform.clone())).or_default())
     }
 }
 

@@ -301,3 +301,31 @@ fn oci_layout_contexts_keep_their_source_and_bring_their_config() {
         .iter()
         .all(|(reference, _)| reference.starts_with("oci-layout:")));
 }
+
+#[test]
+fn a_base_image_is_looked_up_once_per_platform_even_when_asked_for_at_once() {
+    // Every stage of every platform is resolved at the same time; the
+    // stages on $BUILDPLATFORM ask for the build platform's image once per
+    // target, the others once per stage.
+    let df = "FROM --platform=$BUILDPLATFORM base AS tools\nRUN true\n\
+              FROM base AS deps\nRUN true\n\
+              FROM base\nCOPY --from=tools /a /a\nCOPY --from=deps /b /b\n";
+    let r = FakeResolver::default();
+    run_with(df, &opts(&["linux/amd64", "linux/arm64"]), &r).expect("convert");
+    let mut calls = r.calls.lock().unwrap().clone();
+    calls.sort();
+    assert_eq!(
+        calls,
+        [
+            (
+                "docker.io/library/base:latest".to_string(),
+                "linux/amd64".to_string()
+            ),
+            (
+                "docker.io/library/base:latest".to_string(),
+                "linux/arm64".to_string()
+            )
+        ],
+        "one lookup per image and platform"
+    );
+}
